@@ -1,0 +1,27 @@
+"""Batchminers: given a batch of embeddings and labels, choose the (anchor, positive, negative) tuples a loss uses.
+
+Every miner is called as `miner(embeddings, labels) -> (anchors, positives, negatives)`, three equally long
+LongTensors of batch indices. Anchors without any positive or negative in the batch yield no tuple. Miners take
+their own flags (`--miner_<name>_<param>`), never another component's.
+"""
+import torch
+
+from utilities.registry import Registry
+
+REGISTRY = Registry("batchminer", "batchminer")
+
+
+def select(name, opt):
+    return REGISTRY.get(name)(opt)
+
+
+def pair_masks(labels):
+    """Boolean (B, B) masks of positive pairs (same label, not the item itself) and negative pairs."""
+    same_class = labels[:, None] == labels[None, :]
+    positives = same_class & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return positives, ~same_class
+
+
+def sample_one_per_row(weights):
+    """One column index per row, drawn with probability proportional to the row's non-negative weights."""
+    return torch.multinomial(weights, 1).squeeze(1)

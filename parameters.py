@@ -1,0 +1,134 @@
+"""Command-line options, grouped as in Roth et al.'s framework so published commands run as written.
+
+Component-specific flags are not listed here: each loss, batchminer, sampler and dataset declares its own,
+namespaced (`--loss_<name>_<param>`, `--miner_<name>_<param>`, ...), in its own file; `build_parser()` collects them
+from the registries so that adding a component never means editing this file.
+"""
+import argparse
+import os
+
+import architectures
+import batchminer
+import criteria
+import datasampler
+import datasets
+
+REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+DEFAULT_EVALUATION_METRICS = ["e_recall@1", "e_recall@2", "e_recall@4", "e_recall@8", "nmi", "mAP_R",
+                              "c_recall@1"]
+DEFAULT_STORAGE_METRICS = ["e_recall@1", "mAP_R"]
+
+
+def basic_training_parameters(parser):
+    group = parser.add_argument_group("Basic training")
+    group.add_argument("--dataset", default="emoji", type=str,
+                       help="Dataset to train on: " + ", ".join(datasets.REGISTRY.names()) + ".")
+    group.add_argument("--source_path", default=os.path.join(REPO_ROOT, "data"), type=str,
+                       help="Folder holding one sub-folder per dataset (see the README for each layout).")
+    group.add_argument("--save_path", default=os.path.join(REPO_ROOT, "Training_Results"), type=str,
+                       help="Runs are written to <save_path>/<dataset>/<group>_s<seed>/.")
+    group.add_argument("--n_epochs", default=6, type=int, help="Number of training epochs.")
+    group.add_argument("--lr", default=1e-5, type=float, help="Learning rate of the backbone.")
+    group.add_argument("--fc_lr", default=-1, type=float,
+                       help="Learning rate of the embedding head; -1 uses --lr.")
+    group.add_argument("--decay", default=4e-4, type=float, help="Weight decay.")
+    group.add_argument("--optim", default="adam", choices=["adam", "adamw", "sgd"], help="Optimiser.")
+    group.add_argument("--sgd_momentum", default=0.9, type=float, help="Momentum when --optim sgd.")
+    group.add_argument("--scheduler", default="step", choices=["step", "multistep", "cosine", "none"],
+                       help="step: multiply lr by --gamma every --tau epochs; multistep: at each epoch listed "
+                            "in --tau; cosine: cosine annealing over --n_epochs.")
+    group.add_argument("--tau", default=[10000], nargs="+", type=int,
+                       help="Step scheduler period (first value) or multistep milestones (epochs).")
+    group.add_argument("--gamma", default=0.3, type=float, help="Learning-rate decay factor.")
+    group.add_argument("--warmup", default=0, type=int,
+                       help="Epochs at the start that train only the embedding head and loss parameters.")
+    group.add_argument("--seed", default=0, type=int, help="Seed of every random number generator.")
+    group.add_argument("--gpu", default=[0], nargs="+", type=int,
+                       help="CUDA device index; ignored (CPU is used) when CUDA is unavailable.")
+    group.add_argument("--amp", action="store_true", help="Mixed-precision training (CUDA only).")
+    group.add_argument("--num_workers", default=2, type=int, help="Data-loading worker processes.")
+    group.add_argument("--resume", default="", type=str,
+                       help="Run folder of an interrupted run: continue from its last checkpoint with its options.")
+
+
+def data_parameters(parser):
+    group = parser.add_argument_group("Data and sampling")
+    group.add_argument("--bs", default=112, type=int, help="Mini-batch size.")
+    group.add_argument("--samples_per_class", default=2, type=int,
+                       help="Images per class in a batch (class-balanced samplers).")
+    group.add_argument("--data_sampler", default="class_random", type=str,
+                       help="Batch sampler: " + ", ".join(datasampler.REGISTRY.names()) + ".")
+    group.add_argument("--crop_size", default=0, type=int,
+                       help="Training/test crop in pixels; 0 uses the dataset's default (224 for the benchmarks).")
+    group.add_argument("--use_tv_split", action="store_true",
+                       help="Carve a class-disjoint validation split out of the training classes; checkpoints "
+                            "are then chosen on validation, never on test.")
+    group.add_argument("--tv_split_perc", default=0.8, type=float,
+                       help="Fraction of training classes kept for training when --use_tv_split is on.")
+    group.add_argument("--skip_unreadable_images", action="store_true",
+                       help="Skip (and count in the log) images that cannot be decoded instead of failing.")
+    datasets.REGISTRY.add_arguments(parser, "Dataset")
+    datasampler.REGISTRY.add_arguments(parser, "Data sampler")
+
+
+def architecture_parameters(parser):
+    group = parser.add_argument_group("Architecture")
+    group.add_argument("--arch", default="efficientnet_lite0_frozen_normalize", type=str,
+                       help="Backbone name plus optional tags _frozen (BatchNorm in eval mode) and _normalize "
+                            "(L2-normalised embedding). Backbones: " + ", ".join(architectures.REGISTRY.names()) + ".")
+    group.add_argument("--embed_dim", default=128, type=int, help="Embedding dimensionality.")
+    group.add_argument("--not_pretrained", action="store_true", help="Start from random instead of ImageNet weights.")
+
+
+def logging_parameters(parser):
+    group = parser.add_argument_group("Logging")
+    group.add_argument("--log_online", action="store_true",
+                       help="Log to Weights & Biases (offline mode when there are no credentials).")
+    group.add_argument("--project", default="DML", type=str, help="W&B project.")
+    group.add_argument("--group", default="", type=str,
+                       help="Run group: names the run folder and the W&B group; default <loss>_<arch>.")
+    group.add_argument("--wandb_key", default="", type=str, help="W&B API key (else WANDB_API_KEY or ~/.netrc).")
+
+
+def evaluation_parameters(parser):
+    group = parser.add_argument_group("Evaluation")
+    group.add_argument("--evaluation_metrics", nargs="+", default=DEFAULT_EVALUATION_METRICS, type=str,
+                       help="Metrics computed on every evaluated split.")
+    group.add_argument("--storage_metrics", nargs="+", default=DEFAULT_STORAGE_METRICS, type=str,
+                       help="A best checkpoint is kept for each of these (on validation when --use_tv_split).")
+    group.add_argument("--evaltypes", nargs="+", default=["embeds"], type=str,
+                       help="Model outputs to evaluate (embeds; features for the pooled backbone features).")
+    group.add_argument("--no_train_metrics", action="store_true",
+                       help="Do not evaluate the training split (saves time on big datasets).")
+    group.add_argument("--train_metrics_max_images", default=10000, type=int,
+                       help="Training-split evaluation uses at most this many images (whole classes, seeded).")
+
+
+def loss_parameters(parser):
+    group = parser.add_argument_group("Loss")
+    group.add_argument("--loss", default="multisimilarity", type=str,
+                       help="Training loss: " + ", ".join(criteria.REGISTRY.names()) + ".")
+    criteria.REGISTRY.add_arguments(parser, "Loss")
+
+
+def batchminer_parameters(parser):
+    group = parser.add_argument_group("Batchminer")
+    group.add_argument("--batch_mining", default=None, type=str,
+                       help="Batchminer for losses that use one (default: the loss's own choice): "
+                            + ", ".join(batchminer.REGISTRY.names()) + ".")
+    batchminer.REGISTRY.add_arguments(parser, "Batchminer")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description="Deep metric learning: train and evaluate an embedding model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    basic_training_parameters(parser)
+    data_parameters(parser)
+    architecture_parameters(parser)
+    logging_parameters(parser)
+    evaluation_parameters(parser)
+    loss_parameters(parser)
+    batchminer_parameters(parser)
+    return parser

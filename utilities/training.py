@@ -1,0 +1,299 @@
+"""The training run: wires dataset, backbone, loss, batchminer and sampler, then trains, evaluates and checkpoints.
+
+Epoch 0 is the evaluation before any training; epoch e >= 1 is the state after e training epochs. Every epoch ends
+with an evaluation, the CSV rows and plots, and an atomic checkpoint, so an interrupted run loses at most the epoch in
+progress and `--resume <run folder>` continues it to the same result an uninterrupted run reaches (on CPU).
+"""
+import dataclasses
+import logging
+import random
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import architectures
+import batchminer
+import criteria
+import datasampler
+import datasets
+import evaluation
+from datasets.base import ImageDataset, build_transform, collate_skipping
+from utilities import checkpoint
+from utilities.errors import ConfigError
+from utilities.logger import RunLogger, create_run_dir, write_options
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainingContext:
+    """What loss hooks (on_train_start / on_epoch_start) may use: the model, the data and a way to embed it."""
+    model: torch.nn.Module
+    train_split: object
+    device: torch.device
+    make_loader: object  # callable(split, train: bool) -> DataLoader yielding (images, labels, indices, n_skipped)
+    run_dir: str
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def select_device(opt):
+    if torch.cuda.is_available():
+        return torch.device(f"cuda:{opt.gpu[0]}")
+    LOG.info("CUDA is not available: training on the CPU.")
+    return torch.device("cpu")
+
+
+def resolve_batchminer(opt):
+    """The loss's batchminer: the one asked for, else the loss's default; None for losses that mine themselves."""
+    criterion_class = criteria.REGISTRY.get(opt.loss)
+    name = opt.batch_mining or criterion_class.DEFAULT_BATCHMINER
+    if name is None:
+        return None
+    return batchminer.select(name, opt)
+
+
+def build_optimizer(opt, model, criterion):
+    head_lr = opt.fc_lr if opt.fc_lr > 0 else opt.lr
+    head_ids = {id(p) for p in model.head_parameters()}
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) not in head_ids], "lr": opt.lr, "name": "backbone"},
+        {"params": list(model.head_parameters()), "lr": head_lr, "name": "head"},
+        *criterion.param_groups(opt.lr),
+    ]
+    if opt.optim == "adam":
+        return torch.optim.Adam(groups, weight_decay=opt.decay)
+    if opt.optim == "adamw":
+        return torch.optim.AdamW(groups, weight_decay=opt.decay)
+    return torch.optim.SGD(groups, momentum=opt.sgd_momentum, weight_decay=opt.decay)
+
+
+def build_scheduler(opt, optimizer):
+    if opt.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=opt.tau[0], gamma=opt.gamma)
+    if opt.scheduler == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=opt.tau, gamma=opt.gamma)
+    if opt.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(opt.n_epochs, 1))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def check_options(opt):
+    """Refuse impossible settings before any data is read or folder written."""
+    evaluation.check_metric_names(opt.evaluation_metrics)
+    missing = [m for m in opt.storage_metrics if m not in opt.evaluation_metrics]
+    if missing:
+        raise ConfigError(f"--storage_metrics {' '.join(missing)} must also be in --evaluation_metrics "
+                          f"({' '.join(opt.evaluation_metrics)}).")
+    unknown_types = [t for t in opt.evaltypes if t not in ("embeds", "features")]
+    if unknown_types:
+        raise ConfigError(f"Unknown --evaltypes {' '.join(unknown_types)}; valid: embeds, features.")
+    if opt.n_epochs < 0 or opt.warmup < 0:
+        raise ConfigError("--n_epochs and --warmup must be non-negative.")
+    if not 0 < opt.tv_split_perc < 1:
+        raise ConfigError(f"--tv_split_perc must lie strictly between 0 and 1, got {opt.tv_split_perc}.")
+
+
+def train_subset(split, max_images, seed):
+    """Whole random classes of the training split, up to max_images, for the (optional) training-split metrics."""
+    if len(split.paths) <= max_images:
+        return split
+    rng = np.random.default_rng(seed)
+    keep, total = [], 0
+    for c in rng.permutation(split.num_classes):
+        size = int((split.labels == c).sum())
+        if total + size > max_images and keep:
+            break
+        keep.append(c)
+        total += size
+    mask = np.isin(split.labels, keep)
+    return dataclasses.replace(split, paths=[p for p, m in zip(split.paths, mask) if m], labels=split.labels[mask])
+
+
+class Run:
+    def __init__(self, opt, run_dir=None):
+        check_options(opt)
+        self.opt = opt
+        self.device = select_device(opt)
+        seed_everything(opt.seed)
+        if opt.amp and self.device.type != "cuda":
+            LOG.warning("--amp needs CUDA; training in float32 on the CPU.")
+        self.use_amp = opt.amp and self.device.type == "cuda"
+
+        self.data = datasets.select(opt)
+        self.model = architectures.select(opt.arch, opt.embed_dim, pretrained=not opt.not_pretrained).to(self.device)
+        crop = opt.crop_size or self.data.default_crop_size
+        self.train_transform = build_transform(True, crop, self.model.mean, self.model.std, self.data.train_crop_scale)
+        self.eval_transform = build_transform(False, crop, self.model.mean, self.model.std)
+        self.sampler = datasampler.select(opt.data_sampler, opt, self.data.train.labels)
+        self.criterion = criteria.select(opt.loss, opt, num_classes=self.data.train.num_classes,
+                                         embed_dim=opt.embed_dim, batchminer=resolve_batchminer(opt)).to(self.device)
+        self.optimizer = build_optimizer(opt, self.model, self.criterion)
+        self.scheduler = build_scheduler(opt, self.optimizer)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+        self.eval_splits = dict(self.data.evaluation)
+        if not opt.no_train_metrics:
+            subset = train_subset(self.data.train, opt.train_metrics_max_images, opt.seed)
+            self.eval_splits["train"] = datasets.base.EvalSplit("train", subset, None,
+                                                                self.data.evaluation["test"].recall_ks)
+        self.selection_split = "val" if "val" in self.eval_splits else "test"
+        self.best = {}
+        self.start_epoch = 0
+
+        self.run_dir = run_dir or create_run_dir(opt.save_path, opt.dataset, opt.group, opt.seed)
+        online = None
+        if opt.log_online:
+            from utilities.online_logging import WandbLogger
+            online = WandbLogger(opt, self.run_dir, f"{opt.group}_s{opt.seed}")
+        self.logger = RunLogger(self.run_dir, opt, online)
+        if run_dir is None:
+            write_options(self.run_dir, opt)
+
+    # ---- data ----
+    def make_loader(self, split, train):
+        dataset = ImageDataset(split, self.train_transform if train else self.eval_transform,
+                               skip_unreadable=self.opt.skip_unreadable_images)
+        common = dict(num_workers=self.opt.num_workers, collate_fn=collate_skipping,
+                      pin_memory=self.device.type == "cuda", persistent_workers=False)
+        if train:
+            return torch.utils.data.DataLoader(dataset, batch_sampler=self.sampler, **common)
+        return torch.utils.data.DataLoader(dataset, batch_size=max(self.opt.bs, 64), shuffle=False, **common)
+
+    def context(self):
+        return TrainingContext(self.model, self.data.train, self.device, self.make_loader, self.run_dir)
+
+    # ---- checkpoints ----
+    def state(self, epoch):
+        return {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "criterion": self.criterion.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": checkpoint.rng_states(),
+            "best": self.best,
+            "options": vars(self.opt),
+        }
+
+    def save_checkpoints(self, epoch, improved):
+        data = checkpoint.serialise(self.state(epoch))
+        checkpoint.write_atomic(f"{self.run_dir}/{checkpoint.LAST}", data)
+        for metric in improved:
+            checkpoint.write_atomic(f"{self.run_dir}/{checkpoint.best_name(metric)}", data)
+
+    def resume(self):
+        path = f"{self.run_dir}/{checkpoint.LAST}"
+        state = checkpoint.load(path, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.criterion.load_state_dict(state["criterion"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.sampler.load_state_dict(state["sampler"])
+        checkpoint.restore_rng_states(state["rng"])
+        self.best = state["best"]
+        self.start_epoch = state["epoch"] + 1
+        self.logger.truncate_after(state["epoch"])
+        LOG.info("Resuming %s after epoch %d.", self.run_dir, state["epoch"])
+
+    # ---- evaluation ----
+    def evaluate(self, epoch):
+        """Evaluate every split; returns {split: {metric: value}} for the embedding used to select checkpoints."""
+        results = {}
+        for name, split in self.eval_splits.items():
+            loaders = [self.make_loader(split.query, train=False)]
+            if split.gallery is not None:
+                loaders.append(self.make_loader(split.gallery, train=False))
+            outputs = [evaluation.embed(self.model, loader, self.device, amp=self.use_amp, keys=self.opt.evaltypes)
+                       for loader in loaders]
+            for evaltype in self.opt.evaltypes:
+                embedded = [(out[evaltype], out["labels"]) for out in outputs]
+                gallery = embedded[1] if len(embedded) > 1 else (None, None)
+                metrics = evaluation.evaluate(self.opt.evaluation_metrics, *embedded[0], *gallery, seed=self.opt.seed)
+                self.logger.log(f"{name}_{evaltype}", epoch, metrics)
+                LOG.info("epoch %d %s/%s: %s", epoch, name, evaltype,
+                         "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+                if evaltype == self.opt.evaltypes[0]:
+                    results[name] = metrics
+        return results
+
+    def update_best(self, epoch, results):
+        improved = []
+        for metric in self.opt.storage_metrics:
+            value = results[self.selection_split][metric]
+            if metric not in self.best or value > self.best[metric]["value"]:
+                self.best[metric] = {"value": value, "epoch": epoch,
+                                     "other_splits": {s: r[metric] for s, r in results.items()}}
+                improved.append(metric)
+        return improved
+
+    # ---- training ----
+    def set_warmup(self, epoch):
+        """During --warmup epochs only the embedding head and the loss's own parameters learn."""
+        head_ids = {id(p) for p in self.model.head_parameters()}
+        for p in self.model.parameters():
+            if id(p) not in head_ids:
+                p.requires_grad_(epoch > self.opt.warmup)
+
+    def train_epoch(self, epoch):
+        self.model.train()
+        self.set_warmup(epoch)
+        self.sampler.set_epoch(epoch)
+        self.criterion.on_epoch_start(epoch, self.context())
+        losses, skipped = [], 0
+        bar = tqdm(self.make_loader(self.data.train, train=True), desc=f"epoch {epoch} train", leave=False)
+        for images, labels, indices, n_skipped in bar:
+            skipped += n_skipped
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                out = self.model(images.to(self.device, non_blocking=True))
+            context = {key: out[key] for key in self.criterion.NEEDS if key in out}
+            if "images" in self.criterion.NEEDS:
+                context["images"] = images
+            if "indices" in self.criterion.NEEDS:
+                context["indices"] = indices
+            loss = self.criterion(out["embeds"].float(), labels.to(self.device), **context)
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"The loss became {loss.item()} in epoch {epoch}; the last good checkpoint is "
+                                   f"{self.run_dir}/{checkpoint.LAST}. Lower --lr or check the data.")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+        self.scheduler.step()
+        if skipped:
+            LOG.warning("epoch %d: skipped %d unreadable training images.", epoch, skipped)
+        return float(np.mean(losses)) if losses else float("nan")
+
+    def run(self):
+        start = time.time()
+        if self.start_epoch == 0:
+            self.criterion.on_train_start(self.context())
+            results = self.evaluate(0)
+            self.save_checkpoints(0, self.update_best(0, results))
+            self.logger.plot()
+            self.start_epoch = 1
+        for epoch in range(self.start_epoch, self.opt.n_epochs + 1):
+            epoch_start = time.time()
+            lrs = {f"lr_{g['name']}": g["lr"] for g in self.optimizer.param_groups}
+            loss = self.train_epoch(epoch)
+            self.logger.log("train", epoch, {"loss": loss, **lrs, "seconds": time.time() - epoch_start})
+            results = self.evaluate(epoch)
+            self.save_checkpoints(epoch, self.update_best(epoch, results))
+            self.logger.plot()
+        last = {name: self.logger.table(name).rows()[-1] for name in self.logger.existing_tables()}
+        summary = {"best": self.best, "selection_split": self.selection_split, "run_dir": self.run_dir,
+                   "last": last, "seconds_this_session": time.time() - start}
+        self.logger.write_summary(summary)
+        self.logger.finish()
+        return summary
