@@ -25,6 +25,11 @@ class DistanceWeightedMiner:
         self.upper_cutoff = opt.miner_distance_upper_cutoff
 
     def __call__(self, batch, labels):
+        anchors, positives, weights = self.sampling_weights(batch, labels)
+        return anchors, sample_one_per_row(positives.float()), sample_one_per_row(weights)
+
+    def sampling_weights(self, batch, labels):
+        """Anchors with a positive and a negative, their positive masks and unnormalised negative weights."""
         batch = batch.detach().float()
         positives, negatives = pair_masks(labels)
         anchors = (positives.any(dim=1) & negatives.any(dim=1)).nonzero().squeeze(1)
@@ -39,6 +44,4 @@ class DistanceWeightedMiner:
         weights = (log_weights - row_max).exp()
         no_candidate = weights.sum(dim=1) == 0
         weights[no_candidate] = negatives[anchors][no_candidate].float()
-        pos = sample_one_per_row(positives[anchors].float())
-        neg = sample_one_per_row(weights)
-        return anchors, pos, neg
+        return anchors, positives[anchors], weights

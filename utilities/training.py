@@ -216,7 +216,7 @@ class Run:
             outputs = [evaluation.embed(self.model, loader, self.device, amp=self.use_amp, keys=self.opt.evaltypes)
                        for loader in loaders]
             for evaltype in self.opt.evaltypes:
-                embedded = [(out[evaltype], out["labels"]) for out in outputs]
+                embedded = [(embeddings[evaltype], labels) for embeddings, labels in outputs]
                 gallery = embedded[1] if len(embedded) > 1 else (None, None)
                 metrics = evaluation.evaluate(self.opt.evaluation_metrics, *embedded[0], *gallery, seed=self.opt.seed)
                 self.logger.log(f"{name}_{evaltype}", epoch, metrics)

@@ -1,0 +1,61 @@
+"""Backbones for deep metric learning, selected by Roth-style names: a base name plus optional tags.
+
+`select("resnet50_frozen_normalize", embed_dim=128, pretrained=True)` builds a ResNet-50 with frozen BatchNorm and an
+L2-normalised 128-d embedding. Tags may come in any order. Each base architecture lives in its own module and
+registers a `Backbone` subclass (constructed as `cls(pretrained)`) with `@REGISTRY.register(name)`.
+"""
+import logging
+
+from utilities.errors import ConfigError
+from utilities.registry import Registry
+
+REGISTRY = Registry("architecture", "architectures")
+TAGS = ("frozen", "normalize")
+
+logger = logging.getLogger(__name__)
+
+# Imported after REGISTRY so that architecture modules importing it from here never see a half-built package.
+from architectures.base import EmbeddingModel  # noqa: E402
+
+
+def _invalid(arch, problem):
+    return ConfigError(
+        f"Invalid architecture '{arch}': {problem}. Use a base name followed by optional tags in any order, "
+        f"e.g. resnet50_frozen_normalize. Base names: {', '.join(REGISTRY.names())}. Tags: {', '.join(TAGS)}."
+    )
+
+
+def parse(arch):
+    """Split a name into its base and the set of tags, e.g. 'resnet50_normalize' -> ('resnet50', {'normalize'})."""
+    # Base names may contain underscores themselves (efficientnet_lite0), so match the longest registered prefix.
+    bases = [b for b in REGISTRY.names() if arch == b or arch.startswith(b + "_")]
+    if not bases:
+        raise _invalid(arch, "unknown base architecture")
+    base = max(bases, key=len)
+    tags = arch[len(base) + 1 :].split("_") if arch != base else []
+    unknown = [t for t in tags if t not in TAGS]
+    if unknown:
+        raise _invalid(arch, f"unknown tag(s) {', '.join(repr(t) for t in unknown)}")
+    if len(set(tags)) != len(tags):
+        raise _invalid(arch, "a tag is repeated")
+    return base, set(tags)
+
+
+def select(arch, embed_dim, pretrained):
+    if embed_dim < 1:
+        raise ConfigError(f"The embedding dimension must be positive, got {embed_dim}.")
+    base, tags = parse(arch)
+    backbone = REGISTRY.get(base)(pretrained)
+    model = EmbeddingModel(
+        backbone, embed_dim, normalize_embedding="normalize" in tags, frozen_bn="frozen" in tags, name=arch
+    )
+    logger.info(
+        "Architecture %s: %s backbone (%d-d features), %d-d embedding%s%s",
+        arch,
+        "ImageNet-pretrained" if pretrained else "randomly initialised",
+        model.feature_dim,
+        embed_dim,
+        ", L2-normalised" if model.normalize_embedding else "",
+        ", frozen BatchNorm" if model.frozen_bn else "",
+    )
+    return model

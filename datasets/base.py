@@ -1,0 +1,265 @@
+"""What every dataset shares: the split data classes, the on-disk dataset base class, image loading and the
+base augmentation.
+
+A dataset module subclasses `DiskDataset`: it validates its folder and returns a train and a test `Split`.
+`datasets.select()` then optionally carves a validation split out of the training classes
+(`split_off_validation`) and wraps everything into a `DatasetSplits`.
+"""
+import dataclasses
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from utilities.errors import ConfigError
+
+LOGGER = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclasses.dataclass(eq=False)
+class Split:
+    """A set of images with labels 0..C-1, where `class_names[label]` names the class.
+
+    Labels are contiguous within every split (training proxies need `num_classes` rows). A query split and its
+    gallery share label ids (and therefore `class_names`), so a query split may lack some of its classes.
+    """
+
+    name: str
+    paths: list
+    labels: np.ndarray
+    class_names: list
+
+    def __post_init__(self):
+        self.paths = [str(path) for path in self.paths]
+        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
+        self.class_names = list(self.class_names)
+        if len(self.paths) != len(self.labels):
+            raise ValueError(f"Split '{self.name}': {len(self.paths)} paths but {len(self.labels)} labels")
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
+            raise ValueError(f"Split '{self.name}': labels must lie in 0..{self.num_classes - 1}")
+
+    @classmethod
+    def from_groups(cls, name, groups):
+        """Build a split from `[(class_name, [path, ...]), ...]`; the i-th group gets label i."""
+        paths, labels = [], []
+        for label, (_, class_paths) in enumerate(groups):
+            paths.extend(class_paths)
+            labels.extend([label] * len(class_paths))
+        return cls(name, paths, np.array(labels, dtype=np.int64), [class_name for class_name, _ in groups])
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def select_classes(self, name, class_ids):
+        """A new split holding only `class_ids`, relabelled 0..len(class_ids)-1 in the order given."""
+        new_label = {int(old): new for new, old in enumerate(class_ids)}
+        keep = np.flatnonzero(np.isin(self.labels, list(new_label)))
+        return Split(
+            name,
+            [self.paths[i] for i in keep],
+            np.array([new_label[int(self.labels[i])] for i in keep], dtype=np.int64),
+            [self.class_names[int(old)] for old in class_ids],
+        )
+
+
+@dataclasses.dataclass(eq=False)
+class EvalSplit:
+    """One retrieval evaluation.
+
+    gallery None is the same-set protocol: every image of `query` queries all the other images of `query`.
+    Otherwise queries search `gallery` only; both then share label ids (identical `class_names`).
+    """
+
+    name: str
+    query: Split
+    gallery: "Split | None"
+    recall_ks: tuple
+
+    def __post_init__(self):
+        self.recall_ks = tuple(int(k) for k in self.recall_ks)
+        if self.gallery is not None and self.gallery.class_names != self.query.class_names:
+            raise ValueError(f"EvalSplit '{self.name}': query and gallery must share label ids (class_names)")
+
+
+@dataclasses.dataclass(eq=False)
+class DatasetSplits:
+    """Everything a run needs from a dataset.
+
+    `evaluation` always has "test"; it also has "val" when --use_tv_split is set, and then model selection
+    (best checkpoint, early stopping) must use "val", never "test": see `selection_key`.
+    """
+
+    name: str
+    train: Split
+    evaluation: dict
+    default_crop_size: int
+    train_crop_scale: tuple
+
+    def __post_init__(self):
+        if "test" not in self.evaluation:
+            raise ValueError(f"DatasetSplits '{self.name}' needs a 'test' evaluation")
+
+    @property
+    def selection_key(self):
+        """The evaluation split model selection must use: "val" when it exists, else "test"."""
+        return "val" if "val" in self.evaluation else "test"
+
+
+def split_off_validation(train, fraction_kept, seed):
+    """Carve a class-disjoint validation split out of the training classes (--use_tv_split).
+
+    The training classes are shuffled with `numpy.random.default_rng(seed)`; the first round(fraction_kept * C)
+    of them stay in training and the rest become "val". Both keep their classes in the original order and are
+    relabelled 0..C'-1, so the result depends only on the training split, the fraction and the seed.
+    """
+    if not 0.0 < fraction_kept < 1.0:
+        raise ConfigError(
+            f"--tv_split_perc must lie strictly between 0 and 1 (the fraction of training classes kept for "
+            f"training), got {fraction_kept}."
+        )
+    n_classes = train.num_classes
+    n_kept = math.floor(fraction_kept * n_classes + 0.5)
+    if n_kept < 2 or n_classes - n_kept < 2:
+        raise ConfigError(
+            f"--use_tv_split with --tv_split_perc {fraction_kept} splits the {n_classes} training classes into "
+            f"{n_kept} train / {n_classes - n_kept} val classes; each side needs at least 2 classes. "
+            f"Choose another --tv_split_perc or drop --use_tv_split."
+        )
+    order = np.random.default_rng(seed).permutation(n_classes)
+    kept, held_out = np.sort(order[:n_kept]), np.sort(order[n_kept:])
+    return train.select_classes("train", kept), train.select_classes("val", held_out)
+
+
+class DiskDataset:
+    """Base class of the datasets: one folder `<source_path>/<registry name>/`, validated on construction.
+
+    Subclasses set `LAYOUT` (shown in every layout error) and implement `load() -> (train Split, test Split)`.
+    """
+
+    LAYOUT = ""
+    default_crop_size = 224
+    train_crop_scale = (0.08, 1.0)
+    recall_ks = (1, 2, 4, 8)
+
+    def __init__(self, source_path):
+        self.source_path = Path(source_path)
+        self.root = self.source_path / self.registry_name
+        if not self.root.is_dir():
+            raise self.layout_error(f"folder {self.root} does not exist")
+
+    def load(self):
+        raise NotImplementedError
+
+    def layout_error(self, problem):
+        return ConfigError(
+            f"Dataset '{self.registry_name}' under --source_path {self.source_path}: {problem}. "
+            f"Expected layout:\n{self.LAYOUT.format(root=self.root)}"
+        )
+
+    def class_folders(self, images_dir):
+        """The sorted class sub-folders of `images_dir` (hidden entries ignored)."""
+        if not images_dir.is_dir():
+            raise self.layout_error(f"folder {images_dir} does not exist")
+        folders = sorted(p for p in images_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if len(folders) < 2:
+            raise self.layout_error(f"{images_dir} holds {len(folders)} class folders, at least 2 are needed")
+        return folders
+
+    def image_files(self, folder):
+        """The sorted image files of a class folder; an empty class folder is a layout error."""
+        files = sorted(
+            str(p) for p in folder.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )
+        if not files:
+            raise self.layout_error(f"class folder {folder} holds no {'/'.join(IMAGE_SUFFIXES)} images")
+        return files
+
+
+class UnreadableImageError(ConfigError):
+    """An image file that PIL cannot decode; the message names the file."""
+
+
+def to_rgb(image):
+    """RGB copy of a PIL image; transparent images are composited onto white (emoji are RGBA icons)."""
+    if image.has_transparency_data:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_rgb(path):
+    """Open an image as RGB, raising UnreadableImageError naming `path` when it cannot be decoded."""
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: a truncated file must fail here, not later inside a transform
+            return to_rgb(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise UnreadableImageError(f"Cannot read image {path}: {error}") from error
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """The images of a Split through `transform`; items are `(image_tensor, label, index)`.
+
+    With skip_unreadable=True an unreadable image yields None instead of raising; use `collate_skipping` as the
+    DataLoader's collate_fn so that such items are dropped and counted.
+    """
+
+    def __init__(self, split, transform, skip_unreadable=False):
+        self.split = split
+        self.transform = transform
+        self.skip_unreadable = skip_unreadable
+
+    def __len__(self):
+        return len(self.split)
+
+    def __getitem__(self, index):
+        try:
+            image = load_rgb(self.split.paths[index])
+        except UnreadableImageError as error:
+            if not self.skip_unreadable:
+                raise
+            LOGGER.warning("Skipping: %s", error)
+            return None
+        return self.transform(image), int(self.split.labels[index]), int(index)
+
+
+def collate_skipping(batch):
+    """Collate `ImageDataset` items, dropping None (skipped unreadable images).
+
+    Always returns `(images, labels LongTensor, indices LongTensor, n_skipped)`, whether or not anything was
+    skipped, so the training loop has one code path. If every item was skipped, the tensors are empty.
+    """
+    kept = [item for item in batch if item is not None]
+    n_skipped = len(batch) - len(kept)
+    if not kept:
+        empty = torch.empty(0, dtype=torch.long)
+        return torch.empty(0), empty, empty.clone(), n_skipped
+    images = torch.stack([item[0] for item in kept])
+    labels = torch.tensor([item[1] for item in kept], dtype=torch.long)
+    indices = torch.tensor([item[2] for item in kept], dtype=torch.long)
+    return images, labels, indices, n_skipped
+
+
+def build_transform(train, crop_size, mean, std, crop_scale=(0.08, 1.0)):
+    """Roth et al.'s base augmentation.
+
+    train: RandomResizedCrop(crop_size, scale=crop_scale) + horizontal flip; test: resize the short side to
+    crop_size * 256/224 then center-crop crop_size (the usual 256 -> 224 ratio). Both end with ToTensor + Normalize.
+    """
+    if train:
+        geometry = [transforms.RandomResizedCrop(crop_size, scale=tuple(crop_scale)), transforms.RandomHorizontalFlip()]
+    else:
+        geometry = [transforms.Resize(round(crop_size * 256 / 224)), transforms.CenterCrop(crop_size)]
+    return transforms.Compose(geometry + [transforms.ToTensor(), transforms.Normalize(mean, std)])

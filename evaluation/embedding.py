@@ -1,0 +1,49 @@
+"""embed(): run a model over a loader and collect its embeddings in dataset order."""
+import logging
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+
+def embed(model, loader, device, amp=False, keys=("embeds",)):
+    """Embed every batch of loader with model, keeping the model outputs named in keys.
+
+    The model returns a dict (with "embeds", "features", ...); the loader yields (images, labels, indices, n_skipped), where
+    indices are the items' dataset indices and n_skipped counts items the dataset could not load. Runs in eval
+    mode without gradients (autocast when amp) and restores the model's previous train/eval mode.
+    Returns ({key: float32 [N, D_key]}, labels int64 [N]), rows ordered by dataset index.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    embeddings, labels, indices = {key: [] for key in keys}, [], []
+    n_skipped = 0
+    try:
+        with torch.no_grad(), torch.autocast(device_type=device.type, enabled=amp):
+            for batch_images, batch_labels, batch_indices, batch_skipped in tqdm(loader, desc="Embedding", leave=False):
+                output = model(batch_images.to(device, non_blocking=True))
+                for key in keys:
+                    embeddings[key].append(output[key].float().cpu().numpy())
+                labels.append(torch.as_tensor(batch_labels).cpu().numpy())
+                indices.append(torch.as_tensor(batch_indices).cpu().numpy())
+                n_skipped += int(torch.as_tensor(batch_skipped).sum())
+    finally:
+        model.train(was_training)
+    if not labels:
+        raise ValueError("The evaluation loader yielded no batches.")
+    if n_skipped:
+        logger.warning("%d items could not be loaded and were skipped during embedding.", n_skipped)
+
+    labels = np.concatenate(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"Labels must be integers, got dtype {labels.dtype}.")
+    indices = np.concatenate(indices)
+    if len(np.unique(indices)) != len(indices):
+        raise ValueError("The evaluation loader returned some dataset index twice.")
+    order = np.argsort(indices, kind="stable")
+    ordered = {key: np.ascontiguousarray(np.concatenate(parts)[order], dtype=np.float32)
+               for key, parts in embeddings.items()}
+    return ordered, labels[order].astype(np.int64)
