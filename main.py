@@ -10,8 +10,7 @@ LOG = logging.getLogger("main")
 
 
 def parse_options(argv):
-    parser = parameters.build_parser()
-    opt = parser.parse_args(argv)
+    opt = parameters.parse_args(argv)
     if opt.resume:
         # A resumed run keeps the options it was started with; only the folder to resume comes from this command.
         from utilities.logger import read_options
@@ -22,9 +21,8 @@ def parse_options(argv):
         if not os.path.isfile(os.path.join(resume_dir, "checkpoint_last.pth")):
             raise ConfigError(f"--resume {resume_dir}: the run has no checkpoint_last.pth yet; start it again "
                               f"without --resume.")
-        saved = read_options(resume_dir)
-        opt = parser.parse_args([])
-        vars(opt).update(saved)
+        opt = parameters.build_parser().parse_args([])
+        vars(opt).update(read_options(resume_dir))
         opt.resume = resume_dir
     if not opt.group:
         opt.group = f"{opt.loss}_{opt.arch}"

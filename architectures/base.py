@@ -37,9 +37,9 @@ class EmbeddingModel(nn.Module):
     backbone's own classifier on `features`) and, with `return_intermediate=True`, `intermediate` (the list of stage
     outputs, shallow to deep, for feature distillation).
 
-    With `frozen_bn`, every BatchNorm layer stays in eval mode (running statistics fixed) and its affine parameters
-    get requires_grad=False and are left out of `backbone_parameters()`, so neither optimisers nor code that toggles
-    the backbone (warm-up) ever train them.
+    With `frozen_bn`, every BatchNorm layer stays in eval mode, so it normalises with its ImageNet running statistics
+    and never updates them (small class-balanced batches would give poor estimates). Its affine parameters still
+    learn, as in Roth et al.'s framework.
     """
 
     def __init__(self, backbone, embed_dim, normalize_embedding, frozen_bn, name):
@@ -54,17 +54,10 @@ class EmbeddingModel(nn.Module):
         self.std = tuple(backbone.std)
         self.normalize_embedding = normalize_embedding
         self.frozen_bn = frozen_bn
-        for parameter in self._frozen_parameters():
-            parameter.requires_grad_(False)
         self.train()
 
     def _batchnorms(self):
         return [m for m in self.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-    def _frozen_parameters(self):
-        if not self.frozen_bn:
-            return []
-        return [p for bn in self._batchnorms() for p in bn.parameters(recurse=False)]
 
     def train(self, mode=True):
         super().train(mode)
@@ -77,8 +70,7 @@ class EmbeddingModel(nn.Module):
         return list(self.head.parameters())
 
     def backbone_parameters(self):
-        frozen = set(self._frozen_parameters())
-        return [p for p in self.backbone.parameters() if p not in frozen]
+        return list(self.backbone.parameters())
 
     def forward(self, x, return_intermediate=False):
         stages = self.backbone(x)

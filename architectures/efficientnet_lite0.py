@@ -1,6 +1,6 @@
 import logging
+import sys
 
-import timm
 import torch
 from torch import nn
 
@@ -10,6 +10,19 @@ from architectures.weights import load_into
 from utilities.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+
+def import_timm():
+    """timm imports wandb whenever it is installed; hide it so W&B is only ever loaded by --log_online."""
+    hidden = "wandb" not in sys.modules
+    if hidden:
+        sys.modules["wandb"] = None  # makes `import wandb` raise ImportError, which timm tolerates
+    try:
+        import timm
+    finally:
+        if hidden:
+            del sys.modules["wandb"]
+    return timm
 
 
 def _packaged_weights_path():
@@ -57,7 +70,7 @@ class EfficientNetLite0(Backbone):
         super().__init__()
         # The tf_ variant reproduces TensorFlow's 'SAME' padding and BatchNorm epsilon, which the weights were trained
         # with. pretrained=False because timm would fetch weights from the hub.
-        net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        net = import_timm().create_model("tf_efficientnet_lite0", pretrained=False)
         if pretrained:
             path = _packaged_weights_path()
             logger.info("Loading ImageNet weights for efficientnet_lite0 from %s", path)

@@ -150,6 +150,8 @@ class DiskDataset:
     default_crop_size = 224
     train_crop_scale = (0.08, 1.0)
     recall_ks = (1, 2, 4, 8)
+    # Values for training flags the user left unset (see parameters.DATASET_DEPENDENT_DEFAULTS); empty means Roth's.
+    recommended_options = {}
 
     def __init__(self, source_path):
         self.source_path = Path(source_path)

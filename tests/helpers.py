@@ -4,4 +4,4 @@ import parameters
 
 def options(*argv):
     """An options namespace exactly as main.py would build it from these flags."""
-    return parameters.build_parser().parse_args(list(argv))
+    return parameters.parse_args(list(argv))

@@ -47,7 +47,7 @@ class CsvTable:
     """One CSV of per-epoch rows; the columns are fixed by the first row written."""
 
     def __init__(self, path):
-        self.path = path
+        self.path = os.fspath(path)
 
     def append(self, row):
         exists = os.path.exists(self.path)

@@ -254,7 +254,8 @@ class Run:
         for images, labels, indices, n_skipped in bar:
             skipped += n_skipped
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-                out = self.model(images.to(self.device, non_blocking=True))
+                out = self.model(images.to(self.device, non_blocking=True),
+                                 return_intermediate="intermediate" in self.criterion.NEEDS)
             context = {key: out[key] for key in self.criterion.NEEDS if key in out}
             if "images" in self.criterion.NEEDS:
                 context["images"] = images

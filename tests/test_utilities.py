@@ -1,0 +1,51 @@
+import os
+
+import pytest
+import torch
+
+from tests.helpers import options
+from utilities import checkpoint
+from utilities.logger import CsvTable, create_run_dir
+
+
+def test_atomic_write_replaces_whole_files_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "checkpoint_last.pth"
+    checkpoint.write_atomic(target, checkpoint.serialise({"epoch": 1}))
+    assert checkpoint.load(target)["epoch"] == 1
+
+    def disk_full(fd):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        checkpoint.write_atomic(target, checkpoint.serialise({"epoch": 2}))
+    assert checkpoint.load(target)["epoch"] == 1
+    assert os.listdir(tmp_path) == ["checkpoint_last.pth"]
+
+
+def test_rng_states_round_trip():
+    states = checkpoint.rng_states()
+    first = torch.rand(3)
+    torch.rand(5)
+    checkpoint.restore_rng_states(states)
+    assert torch.equal(torch.rand(3), first)
+
+
+def test_csv_truncation_drops_rows_after_the_checkpointed_epoch(tmp_path):
+    table = CsvTable(tmp_path / "test_embeds.csv")
+    for epoch in range(4):
+        table.append({"epoch": epoch, "e_recall@1": epoch / 10})
+    table.truncate_after(1)
+    assert table.rows() == [{"epoch": 0.0, "e_recall@1": 0.0}, {"epoch": 1.0, "e_recall@1": 0.1}]
+
+
+def test_run_dirs_are_never_reused(tmp_path):
+    first = create_run_dir(tmp_path, "cub200", "g", 3)
+    second = create_run_dir(tmp_path, "cub200", "g", 3)
+    assert first.endswith("cub200/g_s3") and second.endswith("cub200/g_s3_1")
+
+
+def test_dataset_dependent_defaults_apply_only_to_unset_flags():
+    assert (options().n_epochs, options().lr) == (8, 2e-4)  # emoji: CPU-sized
+    assert (options("--dataset", "cub200").n_epochs, options("--dataset", "cub200").lr) == (150, 1e-5)  # Roth
+    assert options("--dataset", "cub200", "--lr", "3e-5").lr == 3e-5
