@@ -113,3 +113,11 @@ def test_loss_batchminer_compatibility_is_checked():
     with pytest.raises(ConfigError, match="cannot use batchminer 'random'"):
         criteria.select("multisimilarity", opt, num_classes=2, embed_dim=2,
                         batchminer=batchminer.select("random", opt))
+
+
+@pytest.mark.parametrize("loss_name", ["multisimilarity", "triplet"])
+def test_short_training_lowers_the_loss_and_raises_recall(loss_name):
+    from tests.tiny_training import train_and_evaluate
+    first, last, before, after = train_and_evaluate(loss_name)
+    assert last < first
+    assert after > before + 0.2
