@@ -19,6 +19,10 @@ def select(name, opt, labels):
 
 
 class EpochSeededSampler(torch.utils.data.Sampler):
+    # Samplers that choose batches by embedding coverage set this; the training loop then embeds the training set
+    # (test transform) at the start of every epoch and hands it over through set_embeddings().
+    REQUIRES_EMBEDDINGS = False
+
     def __init__(self, labels, batch_size, seed):
         if batch_size < 2:
             raise ConfigError(f"--bs must be at least 2, got {batch_size}.")
@@ -31,6 +35,10 @@ class EpochSeededSampler(torch.utils.data.Sampler):
 
     def set_epoch(self, epoch):
         self.epoch = epoch
+
+    def set_embeddings(self, embeddings):
+        """(N, D) float32 embeddings of the training set, row i = dataset index i."""
+        self.embeddings = embeddings
 
     def rng(self):
         return np.random.default_rng([self.seed, self.epoch])

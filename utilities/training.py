@@ -248,6 +248,10 @@ class Run:
         self.model.train()
         self.set_warmup(epoch)
         self.sampler.set_epoch(epoch)
+        if self.sampler.REQUIRES_EMBEDDINGS:
+            outputs, _ = evaluation.embed(self.model, self.make_loader(self.data.train, train=False), self.device,
+                                          amp=self.use_amp)
+            self.sampler.set_embeddings(outputs["embeds"])
         self.criterion.on_epoch_start(epoch, self.context())
         losses, skipped = [], 0
         bar = tqdm(self.make_loader(self.data.train, train=True), desc=f"epoch {epoch} train", leave=False)
