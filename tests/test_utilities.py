@@ -49,3 +49,18 @@ def test_dataset_dependent_defaults_apply_only_to_unset_flags():
     assert (options().n_epochs, options().lr) == (8, 2e-4)  # emoji: CPU-sized
     assert (options("--dataset", "cub200").n_epochs, options("--dataset", "cub200").lr) == (150, 1e-5)  # Roth
     assert options("--dataset", "cub200", "--lr", "3e-5").lr == 3e-5
+
+
+def test_training_metrics_use_whole_seeded_classes_within_the_budget():
+    import numpy as np
+
+    from datasets.base import Split
+    from utilities.training import train_subset
+    labels = np.repeat(np.arange(10), 5)
+    split = Split("train", [f"{i}.jpg" for i in range(50)], labels, [f"c{i}" for i in range(10)])
+    subset = train_subset(split, 23, seed=0)
+    assert len(subset.paths) == 20 and subset.num_classes == 4
+    kept_names = set(subset.class_names)
+    assert all(p in {f"{i}.jpg" for i in range(50) if f"c{labels[i]}" in kept_names} for p in subset.paths)
+    assert train_subset(split, 23, seed=0).class_names == subset.class_names
+    assert train_subset(split, 100, seed=0) is split

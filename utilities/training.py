@@ -104,16 +104,12 @@ def train_subset(split, max_images, seed):
     """Whole random classes of the training split, up to max_images, for the (optional) training-split metrics."""
     if len(split.paths) <= max_images:
         return split
-    rng = np.random.default_rng(seed)
-    keep, total = [], 0
-    for c in rng.permutation(split.num_classes):
-        size = int((split.labels == c).sum())
-        if total + size > max_images and keep:
-            break
-        keep.append(c)
-        total += size
-    mask = np.isin(split.labels, keep)
-    return dataclasses.replace(split, paths=[p for p, m in zip(split.paths, mask) if m], labels=split.labels[mask])
+    sizes = np.bincount(split.labels, minlength=split.num_classes)
+    order = np.random.default_rng(seed).permutation(split.num_classes)
+    # Keep classes while they fit (at least one), in the seeded order.
+    fits = np.cumsum(sizes[order]) <= max_images
+    fits[0] = True
+    return split.select_classes("train", sorted(order[fits].tolist()))
 
 
 class Run:
