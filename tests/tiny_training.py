@@ -47,11 +47,12 @@ def recall_at_1(model, features, labels):
 
 
 def train_and_evaluate(loss_name, *flags, steps=60, lr=3e-3, normalize=True, miner=None, seed=0):
+    # Options first: building the parser imports every component, and some imports draw from the global RNG.
+    opt = options("--bs", "32", "--samples_per_class", "4", "--seed", str(seed), *flags)
     torch.manual_seed(seed)
     n_train_classes = 16
     train_x, train_y = synthetic_features(n_train_classes, 12, seed=seed)
     test_x, test_y = synthetic_features(16, 12, seed=seed + 100)
-    opt = options("--bs", "32", "--samples_per_class", "4", "--seed", str(seed), *flags)
     model = TinyModel(normalize=normalize)
     miner_object = batchminer_registry.select(miner, opt) if miner else None
     if miner_object is None and criteria.REGISTRY.get(loss_name).DEFAULT_BATCHMINER:
