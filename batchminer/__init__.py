@@ -1,7 +1,9 @@
 """Batchminers: given a batch of embeddings and labels, choose the (anchor, positive, negative) tuples a loss uses.
 
-Every miner is called as `miner(embeddings, labels) -> (anchors, positives, negatives)`, three equally long
-LongTensors of batch indices. Anchors without any positive or negative in the batch yield no tuple. Miners take
+Every miner is called as `miner(embeddings, labels) -> (anchors, positives, negatives)`: three equally long
+LongTensors of batch indices for the tuple miners; `npair` returns a boolean (A, B) mask of negatives and `lifted`
+masks of positives and negatives instead (see their files), as their losses use every pair at once. Anchors without
+any positive or negative in the batch yield no tuple. Miners take
 their own flags (`--miner_<name>_<param>`), never another component's.
 """
 import torch

@@ -45,3 +45,10 @@ class Criterion(torch.nn.Module):
 
     def on_epoch_start(self, epoch, context):
         """Called at the start of every training epoch."""
+
+
+def masked_log1p_sum_exp(logits, mask):
+    """log(1 + sum_j exp(logits_ij)) over the entries where mask is True, row-wise, computed stably."""
+    masked = logits.masked_fill(~mask, float("-inf"))
+    zeros = torch.zeros_like(masked[:, :1])
+    return torch.logsumexp(torch.cat([zeros, masked], dim=1), dim=1)

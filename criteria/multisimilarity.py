@@ -10,14 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from criteria import REGISTRY
-from criteria.base import Criterion
-
-
-def masked_log1p_sum_exp(logits, mask):
-    """log(1 + sum_j exp(logits_ij)) over the entries where mask is True, row-wise, computed stably."""
-    masked = logits.masked_fill(~mask, float("-inf"))
-    zeros = torch.zeros_like(masked[:, :1])
-    return torch.logsumexp(torch.cat([zeros, masked], dim=1), dim=1)
+from criteria.base import Criterion, masked_log1p_sum_exp
 
 
 @REGISTRY.register("multisimilarity")

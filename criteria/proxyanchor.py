@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from criteria import REGISTRY
-from criteria.base import Criterion
-from criteria.multisimilarity import masked_log1p_sum_exp
+from criteria.base import Criterion, masked_log1p_sum_exp
 
 
 @REGISTRY.register("proxyanchor")

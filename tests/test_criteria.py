@@ -10,23 +10,8 @@ from pytorch_metric_learning.reducers import MeanReducer
 
 import batchminer
 import criteria
-from tests.helpers import options
+from tests.helpers import clustered_batch, loss_and_grad, options
 from utilities.errors import ConfigError
-
-
-def clustered_batch(n_classes=8, per_class=4, dim=16, seed=0, spread=0.6):
-    generator = torch.Generator().manual_seed(seed)
-    centres = torch.randn(n_classes, dim, generator=generator)
-    labels = torch.arange(n_classes).repeat_interleave(per_class)
-    embeds = centres[labels] + spread * torch.randn(len(labels), dim, generator=generator)
-    return F.normalize(embeds, dim=1).double(), labels
-
-
-def loss_and_grad(loss_fn, embeds, labels):
-    x = embeds.clone().requires_grad_(True)
-    value = loss_fn(x, labels)
-    value.backward()
-    return value.detach(), x.grad
 
 
 def test_multisimilarity_hand_computed():

@@ -1,0 +1,39 @@
+"""N-pair loss (Sohn, NeurIPS 2016) with the npair batchminer, as in Roth et al.
+
+For each anchor a with its drawn positive p and its negatives N_a (every other-class item, see batchminer/npair.py),
+on raw (unnormalised) embeddings:
+  L = mean_a log(1 + sum_{n in N_a} exp(a.n - a.p)) + l2 * mean over the batch of ||x||.
+The log-sum-exp is evaluated stably, which is why Roth's division of BN-Inception embeddings by 4 against overflow is
+not done here (it would also change the loss).
+"""
+from criteria import REGISTRY
+from criteria.base import Criterion, masked_log1p_sum_exp
+
+
+def npair_term(batch, anchors, positives, negatives):
+    """mean_a log(1 + sum_{n in N_a} exp(a.n - a.p)) for npair-miner output (negatives as a (A, B) mask)."""
+    if len(anchors) == 0:
+        return batch.sum() * 0.0
+    anchor_embeds = batch[anchors]
+    anchor_positive = (anchor_embeds * batch[positives]).sum(dim=1, keepdim=True)
+    return masked_log1p_sum_exp(anchor_embeds @ batch.T - anchor_positive, negatives).mean()
+
+
+@REGISTRY.register("npair")
+class NPairLoss(Criterion):
+    ALLOWED_BATCHMINERS = ("npair",)
+    REQUIRES_BATCHMINER = True
+    DEFAULT_BATCHMINER = "npair"
+
+    @staticmethod
+    def add_arguments(group):
+        group.add_argument("--loss_npair_l2", default=0.005, type=float,
+                           help="Weight of the mean embedding norm (embeddings are not normalised).")
+
+    def __init__(self, opt, num_classes, embed_dim, batchminer=None):
+        super().__init__(batchminer)
+        self.l2_weight = opt.loss_npair_l2
+
+    def forward(self, batch, labels, **context):
+        anchors, positives, negatives = self.batchminer(batch.detach(), labels)
+        return npair_term(batch, anchors, positives, negatives) + self.l2_weight * batch.norm(dim=1).mean()
