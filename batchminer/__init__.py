@@ -25,5 +25,10 @@ def pair_masks(labels):
 
 
 def sample_one_per_row(weights):
-    """One column index per row, drawn with probability proportional to the row's non-negative weights."""
-    return torch.multinomial(weights, 1).squeeze(1)
+    """One column index per row, drawn with probability proportional to the row's non-negative weights.
+
+    Exponential race: with E_j = -log(U_j) ~ Exp(1), argmin_j E_j / w_j (= argmax_j log(U_j) / w_j) falls on j with
+    probability w_j / sum(w), exactly as torch.multinomial would draw, at a fraction of its cost on batch-sized
+    matrices. Zero weights give -inf and are never drawn; rows must have positive mass.
+    """
+    return (torch.rand_like(weights).log_() / weights).argmax(dim=1)

@@ -6,17 +6,25 @@ on raw (unnormalised) embeddings:
 The log-sum-exp is evaluated stably, which is why Roth's division of BN-Inception embeddings by 4 against overflow is
 not done here (it would also change the loss).
 """
+import torch
+import torch.nn.functional as F
+
 from criteria import REGISTRY
-from criteria.base import Criterion, masked_log1p_sum_exp
+from criteria.base import Criterion
 
 
 def npair_term(batch, anchors, positives, negatives):
-    """mean_a log(1 + sum_{n in N_a} exp(a.n - a.p)) for npair-miner output (negatives as a (A, B) mask)."""
+    """mean_a log(1 + sum_{n in N_a} exp(a.n - a.p)) for npair-miner output (negatives as a (A, B) mask).
+
+    Computed as the cross-entropy of the positive among {positive} + N_a, which is the same quantity:
+    log(exp(a.p) + sum_n exp(a.n)) - a.p, in one fused, stable op.
+    """
     if len(anchors) == 0:
         return batch.sum() * 0.0
-    anchor_embeds = batch[anchors]
-    anchor_positive = (anchor_embeds * batch[positives]).sum(dim=1, keepdim=True)
-    return masked_log1p_sum_exp(anchor_embeds @ batch.T - anchor_positive, negatives).mean()
+    candidates = negatives.clone()
+    candidates[torch.arange(len(anchors), device=batch.device), positives] = True
+    logits = (batch[anchors] @ batch.T).masked_fill(~candidates, float("-inf"))
+    return F.cross_entropy(logits, positives)
 
 
 @REGISTRY.register("npair")
