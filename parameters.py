@@ -12,12 +12,10 @@ import batchminer
 import criteria
 import datasampler
 import datasets
+import evaluation
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 
-DEFAULT_EVALUATION_METRICS = ["e_recall@1", "e_recall@2", "e_recall@4", "e_recall@8", "nmi", "mAP_R",
-                              "c_recall@1"]
-DEFAULT_STORAGE_METRICS = ["e_recall@1", "mAP_R"]
 # Flags whose default depends on the dataset: Roth's values for the benchmarks, unless the dataset recommends others
 # (the CPU-sized emoji default trains for a few epochs at a higher learning rate).
 DATASET_DEPENDENT_DEFAULTS = {"n_epochs": 150, "lr": 1e-5}
@@ -98,9 +96,10 @@ def logging_parameters(parser):
 
 def evaluation_parameters(parser):
     group = parser.add_argument_group("Evaluation")
-    group.add_argument("--evaluation_metrics", nargs="+", default=DEFAULT_EVALUATION_METRICS, type=str,
-                       help="Metrics computed on every evaluated split.")
-    group.add_argument("--storage_metrics", nargs="+", default=DEFAULT_STORAGE_METRICS, type=str,
+    group.add_argument("--evaluation_metrics", nargs="+", default=None, type=str,
+                       help="Metrics computed on every evaluated split; default: Roth's list with MAP@R added and "
+                            "the benchmark's recall@k list (e.g. 1 2 4 8 on CUB/Cars, 1 10 100 1000 on SOP).")
+    group.add_argument("--storage_metrics", nargs="+", default=evaluation.DEFAULT_STORAGE_METRICS, type=str,
                        help="A best checkpoint is kept for each of these (on validation when --use_tv_split).")
     group.add_argument("--evaltypes", nargs="+", default=["embeds"], type=str,
                        help="Model outputs to evaluate (embeds; features for the pooled backbone features).")
@@ -141,10 +140,12 @@ def build_parser():
 
 def resolve_dataset_defaults(opt):
     """Fill the dataset-dependent flags the user left unset; derived once here, never rewritten later."""
-    recommended = datasets.REGISTRY.get(opt.dataset).recommended_options
+    dataset_class = datasets.REGISTRY.get(opt.dataset)
     for key, default in DATASET_DEPENDENT_DEFAULTS.items():
         if getattr(opt, key) is None:
-            setattr(opt, key, recommended.get(key, default))
+            setattr(opt, key, dataset_class.recommended_options.get(key, default))
+    if opt.evaluation_metrics is None:
+        opt.evaluation_metrics = evaluation.default_metrics(dataset_class.recall_ks)
     return opt
 
 

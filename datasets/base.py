@@ -1,7 +1,8 @@
 """What every dataset shares: the split data classes, the on-disk dataset base class, image loading and the
 base augmentation.
 
-A dataset module subclasses `DiskDataset`: it validates its folder and returns a train and a test `Split`.
+A dataset module subclasses `DiskDataset`: it validates its folder and returns a train `Split` and its test
+evaluation, either a `Split` (same-set protocol) or an `EvalSplit` (queries against a separate gallery).
 `datasets.select()` then optionally carves a validation split out of the training classes
 (`split_off_validation`) and wraps everything into a `DatasetSplits`.
 """
@@ -52,6 +53,12 @@ class Split:
             paths.extend(class_paths)
             labels.extend([label] * len(class_paths))
         return cls(name, paths, np.array(labels, dtype=np.int64), [class_name for class_name, _ in groups])
+
+    @classmethod
+    def from_class_names(cls, name, paths, image_classes, class_names):
+        """Build a split whose i-th image belongs to the class named `image_classes[i]`; labels index `class_names`."""
+        label_of = {class_name: label for label, class_name in enumerate(class_names)}
+        return cls(name, paths, np.array([label_of[c] for c in image_classes], dtype=np.int64), class_names)
 
     @property
     def num_classes(self):
@@ -143,7 +150,9 @@ def split_off_validation(train, fraction_kept, seed):
 class DiskDataset:
     """Base class of the datasets: one folder `<source_path>/<registry name>/`, validated on construction.
 
-    Subclasses set `LAYOUT` (shown in every layout error) and implement `load() -> (train Split, test Split)`.
+    Subclasses set `LAYOUT` (shown in every layout error) and implement `load() -> (train Split, test)`, where test
+    is a `Split` for the same-set protocol or an `EvalSplit` named "test" for a query/gallery protocol. A dataset
+    with flags of its own declares them in a static `add_arguments(group)` and reads them in `from_options`.
     """
 
     LAYOUT = ""
@@ -158,6 +167,11 @@ class DiskDataset:
         self.root = self.source_path / self.registry_name
         if not self.root.is_dir():
             raise self.layout_error(f"folder {self.root} does not exist")
+
+    @classmethod
+    def from_options(cls, opt):
+        """The dataset as configured by a run's options namespace."""
+        return cls(opt.source_path)
 
     def load(self):
         raise NotImplementedError
@@ -176,6 +190,22 @@ class DiskDataset:
         if len(folders) < 2:
             raise self.layout_error(f"{images_dir} holds {len(folders)} class folders, at least 2 are needed")
         return folders
+
+    def read_list_file(self, path):
+        """`(line number, stripped line)` of each non-blank line of a text file; a missing file is a layout error."""
+        if not path.is_file():
+            raise self.layout_error(f"file {path} does not exist")
+        return [(number, line.strip()) for number, line in enumerate(path.read_text().splitlines(), start=1)
+                if line.strip()]
+
+    def check_listed_image(self, list_path, image_path):
+        """Fail unless one image a list file names exists.
+
+        Checking one file per list (not every image of a large dataset) catches a wrong root cheaply; a later
+        missing file fails naming its path when it is loaded.
+        """
+        if not Path(image_path).is_file():
+            raise self.layout_error(f"{list_path} lists {image_path}, which does not exist")
 
     def image_files(self, folder):
         """The sorted image files of a class folder; an empty class folder is a layout error."""

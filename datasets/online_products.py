@@ -6,8 +6,6 @@ Layout: <source_path>/online_products/images/<super>_final/<image>.JPG plus
 (e.g. `1 1 1 bicycle_final/111085122871_0.JPG`). The files define the split: 11,318 train and 11,316 test
 classes. Class ids are relabelled 0..C-1 per split in increasing id order.
 """
-import os.path
-
 import numpy as np
 
 from datasets import REGISTRY
@@ -38,15 +36,11 @@ class OnlineProducts(DiskDataset):
         return train, test
 
     def _read_info(self, split_name, info_path, images_dir):
-        if not info_path.is_file():
-            raise self.layout_error(f"file {info_path} does not exist")
-        lines = info_path.read_text().splitlines()
-        if not lines or lines[0].split() != HEADER:
+        lines = self.read_list_file(info_path)
+        if not lines or lines[0][1].split() != HEADER:
             raise self.layout_error(f"{info_path} does not start with the header line '{' '.join(HEADER)}'")
         paths, class_ids = [], []
-        for number, line in enumerate(lines[1:], start=2):
-            if not line.strip():
-                continue
+        for number, line in lines[1:]:
             fields = line.split(maxsplit=3)
             if len(fields) != 4 or not all(field.isdigit() for field in fields[:3]):
                 raise self.layout_error(
@@ -56,8 +50,6 @@ class OnlineProducts(DiskDataset):
             paths.append(str(images_dir / fields[3]))
         if not paths:
             raise self.layout_error(f"{info_path} lists no images")
-        # Checking one file (not all 120k) catches a wrong root cheaply; a later missing file fails naming its path.
-        if not os.path.exists(paths[0]):
-            raise self.layout_error(f"{info_path} lists {paths[0]}, which does not exist")
+        self.check_listed_image(info_path, paths[0])
         unique_ids, labels = np.unique(np.array(class_ids, dtype=np.int64), return_inverse=True)
         return Split(split_name, paths, labels, [str(class_id) for class_id in unique_ids])

@@ -13,8 +13,10 @@ poorly; a few training steps teach the class factors, which carry over to the di
 with a 2-layer CNN, 20 Adam steps of a contrastive loss, default trees: test recall@1 rises from about 0.6 to
 about 0.95.
 
-Split sizes: cub200/cars196/online_products trees use the first half of the classes for training, emoji
-alternates (see datasets/emoji.py); with the default n_classes=8 there are 4 train and 4 test classes.
+Split sizes: every tree but emoji uses the first half of the classes for training, emoji alternates (see
+datasets/emoji.py); with the default n_classes=8 there are 4 train and 4 test classes. In the inshop tree the even
+images of a test class are queries and the odd ones gallery; the vehicle_id tree's test lists small/medium/large
+hold the first T-2, T-1 and all T test classes.
 --use_tv_split needs at least 2 classes on each side: with 4 train classes use tv_split_perc 0.5, or build
 n_classes >= 20 for the default 0.8.
 """
@@ -32,6 +34,9 @@ CAR_MAKES = ["Volvo", "Audi", "Tesla", "BMW", "Fiat", "Chevrolet", "Kia", "Dodge
 SOP_SUPER_CLASSES = ["bicycle", "chair", "mug", "lamp", "sofa", "kettle"]
 EMOJI_CATEGORIES = ("Smileys & Emotion", "Animals & Nature", "Flags")
 SKIN_TONES = ["1f3fb", "1f3fc", "1f3fd", "1f3fe", "1f3ff"]
+INSHOP_CATEGORIES = [("MEN", "Denim"), ("WOMEN", "Blouses_Shirts"), ("WOMEN", "Dresses")]
+INSHOP_VIEWS = ["front", "side", "back", "full", "additional"]
+INATURALIST_SUPERCATEGORIES = ["Aves", "Insecta", "Plantae"]
 
 
 def class_image(class_index, image_index, size=48, seed=0):
@@ -132,18 +137,107 @@ def make_emoji(root, n_classes=8, per_class=4, size=48, seed=0, categories=EMOJI
     return dataset
 
 
+def make_inshop(root, n_classes=8, per_class=4, size=48, seed=0):
+    """<root>/inshop/img/<gender>/<category>/id_<N>/<k>_<view>.jpg plus list_eval_partition.txt.
+
+    Item ids id_00000001.. in class order; the first half are train items, the others test items whose even
+    images (k = 0, 2, ...) are queries and odd ones gallery. Lines are sorted by image path, as in the release,
+    so the statuses interleave.
+    """
+    dataset = Path(root) / "inshop"
+    lines = []
+    for c in range(n_classes):
+        gender, category = INSHOP_CATEGORIES[c % len(INSHOP_CATEGORIES)]
+        item = f"id_{c + 1:08d}"
+        for k in range(per_class):
+            relative = f"img/{gender}/{category}/{item}/{k // 5 + 1:02d}_{k % 5 + 1}_{INSHOP_VIEWS[k % 5]}.jpg"
+            (dataset / relative).parent.mkdir(parents=True, exist_ok=True)
+            class_image(c, k, size, seed).save(dataset / relative, quality=90)
+            status = "train" if c < n_classes // 2 else ("query", "gallery")[k % 2]
+            lines.append(f"{relative} {item} {status}")
+    header = [str(len(lines)), "image_name item_id evaluation_status"]
+    (dataset / "list_eval_partition.txt").write_text("\n".join(header + sorted(lines)) + "\n")
+    return dataset
+
+
+def vehicle_id(c):
+    """The vehicle id of class c in the vehicle_id tree: increasing with c, not contiguous."""
+    return 10 * c + 3
+
+
+def make_vehicle_id(root, n_classes=8, per_class=4, size=48, seed=0):
+    """<root>/vehicle_id/image/<NNNNNNN>.jpg plus train_test_split/train_list.txt and test_list_{800,1600,2400}.txt.
+
+    Class c is vehicle `vehicle_id(c)`; the first half are train vehicles. Of the T test vehicles, test_list_800.txt
+    (small) lists the first T-2, test_list_1600.txt (medium) the first T-1 and test_list_2400.txt (large) all T.
+    Image names are numbered in creation order; list lines are sorted by image name.
+    """
+    dataset = Path(root) / "vehicle_id"
+    (dataset / "image").mkdir(parents=True, exist_ok=True)
+    n_train = n_classes // 2
+    lines = {c: [] for c in range(n_classes)}
+    for k in range(per_class):  # images of one vehicle are not contiguous in the numbering
+        for c in range(n_classes):
+            name = f"{k * n_classes + c + 1:07d}"
+            class_image(c, k, size, seed).save(dataset / "image" / f"{name}.jpg", quality=90)
+            lines[c].append(f"{name} {vehicle_id(c)}")
+    lists = {"train_list.txt": range(n_train)}
+    for n_left_out, list_name in enumerate(["test_list_2400.txt", "test_list_1600.txt", "test_list_800.txt"]):
+        lists[list_name] = range(n_train, n_classes - n_left_out)
+    (dataset / "train_test_split").mkdir(exist_ok=True)
+    for list_name, classes in lists.items():
+        text = "\n".join(sorted(line for c in classes for line in lines[c])) + "\n"
+        (dataset / "train_test_split" / list_name).write_text(text)
+    return dataset
+
+
+def inaturalist_folder(c, n_classes):
+    """The class folder of class c in the inaturalist tree; sorted folder order is class order."""
+    supercategory = INATURALIST_SUPERCATEGORIES[c * len(INATURALIST_SUPERCATEGORIES) // n_classes]
+    return f"train_val2018/{supercategory}/{7000 + c}"
+
+
+def make_inaturalist(root, n_classes=8, per_class=4, size=48, seed=0, splits_subfolder=False):
+    """<root>/inaturalist/train_val2018/<supercategory>/<species id>/<hash>.jpg plus Smooth-AP's split files.
+
+    The first half of the classes are listed in Inaturalist_train_set1.txt, the rest in Inaturalist_test_set1.txt;
+    the files lie in <root>/inaturalist/, or in its Inat_dataset_splits/ with splits_subfolder=True.
+    """
+    dataset = Path(root) / "inaturalist"
+    lines = {"train": [], "test": []}
+    for c in range(n_classes):
+        folder = inaturalist_folder(c, n_classes)
+        (dataset / folder).mkdir(parents=True, exist_ok=True)
+        for k in range(per_class):
+            relative = f"{folder}/{c:04x}{k:028x}.jpg"
+            class_image(c, k, size, seed).save(dataset / relative, quality=90)
+            lines["train" if c < n_classes // 2 else "test"].append(relative)
+    splits_dir = dataset / "Inat_dataset_splits" if splits_subfolder else dataset
+    splits_dir.mkdir(exist_ok=True)
+    for split, split_lines in lines.items():
+        (splits_dir / f"Inaturalist_{split}_set1.txt").write_text("\n".join(split_lines) + "\n")
+    return dataset
+
+
 TREE_BUILDERS = {
     "cub200": make_cub200,
     "cars196": make_cars196,
     "online_products": make_online_products,
     "emoji": make_emoji,
+    "inshop": make_inshop,
+    "vehicle_id": make_vehicle_id,
+    "inaturalist": make_inaturalist,
 }
 
 
-def make_opt(root, dataset, use_tv_split=False, tv_split_perc=0.8, seed=0):
-    """The argparse namespace `datasets.select()` reads, for the tree under `root`."""
+def make_opt(root, dataset, use_tv_split=False, tv_split_perc=0.8, seed=0, **dataset_flags):
+    """The argparse namespace `datasets.select()` reads, for the tree under `root`.
+
+    dataset_flags: the dataset's own options by their full name, e.g. dataset_vehicle_id_test_set="large".
+    """
     return argparse.Namespace(
-        dataset=dataset, source_path=str(root), use_tv_split=use_tv_split, tv_split_perc=tv_split_perc, seed=seed
+        dataset=dataset, source_path=str(root), use_tv_split=use_tv_split, tv_split_perc=tv_split_perc, seed=seed,
+        **dataset_flags,
     )
 
 

@@ -19,7 +19,20 @@ from PIL import Image
 import datasets
 from datasets.base import load_rgb
 from datasets.emoji import assign_splits, prepare_command
-from tests.dataset_trees import TREE_BUILDERS, corrupt_image, make_cub200, make_emoji, make_online_products, make_opt
+import parameters
+from tests.dataset_trees import (
+    TREE_BUILDERS,
+    corrupt_image,
+    inaturalist_folder,
+    make_cub200,
+    make_emoji,
+    make_inaturalist,
+    make_inshop,
+    make_online_products,
+    make_opt,
+    make_vehicle_id,
+    vehicle_id,
+)
 from utilities.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,26 +50,40 @@ def write_image(path, color=(200, 30, 30), size=(40, 30)):
 
 # --- every dataset --------------------------------------------------------------------------------------------
 
+# The recall@k list each benchmark's papers report.
+PAPER_RECALL_KS = {"cub200": (1, 2, 4, 8), "cars196": (1, 2, 4, 8), "online_products": (1, 10, 100, 1000),
+                   "emoji": (1, 2, 4, 8), "inshop": (1, 10, 20, 30), "vehicle_id": (1, 5),
+                   "inaturalist": (1, 4, 16, 32)}
+QUERY_GALLERY = {"inshop", "vehicle_id"}
+
+
 @pytest.mark.parametrize("name", sorted(TREE_BUILDERS))
 def test_dataset_loads_its_tree(tmp_path, name):
     TREE_BUILDERS[name](tmp_path, n_classes=8, per_class=4)
-    splits = load(tmp_path, name)
+    # vehicle_id's default test list (small) holds 2 of the tree's 4 test vehicles; large holds all.
+    splits = load(tmp_path, name, dataset_vehicle_id_test_set="large")
     assert splits.name == name
     assert set(splits.evaluation) == {"test"} and splits.selection_key == "test"
     test = splits.evaluation["test"]
-    assert test.gallery is None and test.recall_ks[0] == 1
-    for split in (splits.train, test.query):
-        assert split.num_classes == 4 and len(split) == 16
+    assert test.recall_ks == PAPER_RECALL_KS[name]
+    assert (test.gallery is not None) == (name in QUERY_GALLERY)
+    test_parts = [test.query] if test.gallery is None else [test.query, test.gallery]
+    for split in [splits.train] + test_parts:
         assert split.labels.dtype == np.int64
-        np.testing.assert_array_equal(np.unique(split.labels), np.arange(4))
         assert all(Path(p).is_file() for p in split.paths)
+    for split in (splits.train, test.query):
+        assert split.num_classes == 4
+        np.testing.assert_array_equal(np.unique(split.labels), np.arange(4))
+    assert len(splits.train) == 16 and sum(len(part) for part in test_parts) == 16
     assert not set(splits.train.class_names) & set(test.query.class_names)
+    assert not {p for part in test_parts for p in part.paths} & set(splits.train.paths)
     assert splits.default_crop_size == (64 if name == "emoji" else 224)
 
 
 def test_registry_lists_every_dataset_and_rejects_unknown_names(tmp_path):
-    assert datasets.REGISTRY.names() == ["cars196", "cub200", "emoji", "online_products"]
-    with pytest.raises(ConfigError, match="Valid dataset names: cars196, cub200, emoji, online_products"):
+    names = ["cars196", "cub200", "emoji", "inaturalist", "inshop", "online_products", "vehicle_id"]
+    assert datasets.REGISTRY.names() == names
+    with pytest.raises(ConfigError, match=f"Valid dataset names: {', '.join(names)}"):
         load(tmp_path, "mnist")
 
 
@@ -66,7 +93,17 @@ def test_missing_dataset_folder_names_the_expected_layout(tmp_path, name):
         load(tmp_path, name)
     message = str(error.value)
     assert f"{tmp_path / name} does not exist" in message and "Expected layout" in message
-    assert f"{tmp_path / name}/images/" in message
+    assert datasets.REGISTRY.get(name).LAYOUT.format(root=tmp_path / name) in message
+
+
+@pytest.mark.parametrize("name", sorted(QUERY_GALLERY))
+def test_tv_split_of_a_query_gallery_dataset_is_same_set(tmp_path, name):
+    TREE_BUILDERS[name](tmp_path, n_classes=8, per_class=4)
+    splits = load(tmp_path, name, use_tv_split=True, tv_split_perc=0.5)
+    assert splits.selection_key == "val" and splits.evaluation["val"].gallery is None
+    assert splits.evaluation["val"].recall_ks == PAPER_RECALL_KS[name]
+    assert splits.evaluation["test"].gallery is not None
+    assert splits.train.num_classes == 2 and splits.evaluation["val"].query.num_classes == 2
 
 
 # --- cub200 / cars196 ------------------------------------------------------------------------------------------
@@ -155,6 +192,188 @@ def test_online_products_missing_info_file_and_shared_classes(tmp_path):
     train_info.unlink()
     with pytest.raises(ConfigError, match=re.escape(f"file {train_info} does not exist")):
         load(tmp_path, "online_products")
+
+
+# --- inshop ----------------------------------------------------------------------------------------------------
+
+def partition_statuses(dataset):
+    """{image path: status} as listed in the tree's list_eval_partition.txt."""
+    lines = (dataset / "list_eval_partition.txt").read_text().splitlines()[2:]
+    return {str(dataset / line.split()[0]): line.split()[2] for line in lines}
+
+
+def test_inshop_partition_defines_train_query_and_gallery(tmp_path):
+    dataset = make_inshop(tmp_path, n_classes=6, per_class=4, size=16)
+    splits = load(tmp_path, "inshop")
+    test = splits.evaluation["test"]
+    assert splits.train.class_names == ["id_00000001", "id_00000002", "id_00000003"]
+    assert test.query.class_names == test.gallery.class_names == ["id_00000004", "id_00000005", "id_00000006"]
+    statuses = partition_statuses(dataset)
+    for split, status in ((splits.train, "train"), (test.query, "query"), (test.gallery, "gallery")):
+        assert sorted(split.paths) == sorted(path for path, s in statuses.items() if s == status)
+        for path, label in zip(split.paths, split.labels):
+            assert Path(path).parent.name == split.class_names[label]
+    assert (len(splits.train), len(test.query), len(test.gallery)) == (12, 6, 6)
+
+
+def recount(lines):
+    return [str(len(lines) - 2)] + lines[1:]
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda lines: lines[1:], "does not start with the number of images and the header line 'image_name item_id"),
+    (lambda lines: ["99"] + lines[1:], "declares 99 images on line 1 but lists 16"),
+    (lambda lines: recount(lines + ["img/x.jpg id_00000009 val"]), "line 19 is not '<image_name> <item_id> <train|"),
+    (lambda lines: recount([line for line in lines if not line.endswith(" gallery")]), "lists no gallery images"),
+    (lambda lines: [line.replace("id_00000004 query", "id_00000001 query") for line in lines],
+     "1 item ids have both train and query/gallery images"),
+    (lambda lines: recount(lines[:2] + ["img/MEN/Denim/id_00000009/01_1_front.jpg id_00000009 train"] + lines[2:]),
+     "lists " + os.path.join("{root}", "img/MEN/Denim/id_00000009/01_1_front.jpg") + ", which does not exist"),
+])
+def test_inshop_malformed_partition_file(tmp_path, edit, problem):
+    dataset = make_inshop(tmp_path, n_classes=4, per_class=4, size=16)
+    partition = dataset / "list_eval_partition.txt"
+    partition.write_text("\n".join(edit(partition.read_text().splitlines())) + "\n")
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, "inshop")
+    assert problem.format(root=dataset) in str(error.value)
+    assert "'image_name item_id evaluation_status'" in str(error.value)  # the layout
+
+
+def test_inshop_missing_partition_file(tmp_path):
+    dataset = make_inshop(tmp_path, n_classes=4, per_class=2, size=16)
+    (dataset / "list_eval_partition.txt").unlink()
+    with pytest.raises(ConfigError, match=re.escape(f"file {dataset / 'list_eval_partition.txt'} does not exist")):
+        load(tmp_path, "inshop")
+
+
+# --- vehicle_id ------------------------------------------------------------------------------------------------
+
+def expected_gallery(list_file, seed):
+    """The gallery image names of a test list, by the documented draw: vehicles in increasing id order, one
+    `default_rng(seed).integers(n)` per vehicle over its n images in list order."""
+    by_vehicle = {}
+    for line in list_file.read_text().split("\n"):
+        if line:
+            name, vehicle = line.split()
+            by_vehicle.setdefault(int(vehicle), []).append(name)
+    rng = np.random.default_rng(seed)
+    return {by_vehicle[v][rng.integers(len(by_vehicle[v]))] for v in sorted(by_vehicle)}
+
+
+@pytest.mark.parametrize("test_set, n_test_classes", [("small", 3), ("medium", 4), ("large", 5)])
+def test_vehicle_id_test_sets_have_one_gallery_image_per_vehicle(tmp_path, test_set, n_test_classes):
+    dataset = make_vehicle_id(tmp_path, n_classes=10, per_class=3, size=16)
+    splits = load(tmp_path, "vehicle_id", dataset_vehicle_id_test_set=test_set)
+    test = splits.evaluation["test"]
+    assert splits.train.class_names == [str(vehicle_id(c)) for c in range(5)]
+    test_vehicles = [str(vehicle_id(c)) for c in range(5, 5 + n_test_classes)]
+    assert test.query.class_names == test.gallery.class_names == test_vehicles
+    np.testing.assert_array_equal(np.sort(test.gallery.labels), np.arange(n_test_classes))  # one image each
+    np.testing.assert_array_equal(np.bincount(test.query.labels), [2] * n_test_classes)
+    list_file = dataset / "train_test_split" / {"small": "test_list_800.txt", "medium": "test_list_1600.txt",
+                                                "large": "test_list_2400.txt"}[test_set]
+    listed = {line.split()[0]: line.split()[1] for line in list_file.read_text().splitlines()}
+    for split in (test.query, test.gallery):
+        for path, label in zip(split.paths, split.labels):
+            assert listed[Path(path).stem] == split.class_names[label]
+            assert Path(path).parent == dataset / "image"
+    assert sorted(Path(p).stem for p in test.query.paths + test.gallery.paths) == sorted(listed)
+    assert {Path(p).stem for p in test.gallery.paths} == expected_gallery(list_file, seed=0)
+
+
+def test_vehicle_id_gallery_draw_is_seeded_and_independent_of_the_training_seed(tmp_path):
+    dataset = make_vehicle_id(tmp_path, n_classes=8, per_class=4, size=16)
+    list_file = dataset / "train_test_split" / "test_list_2400.txt"
+
+    def gallery(**flags):
+        splits = load(tmp_path, "vehicle_id", dataset_vehicle_id_test_set="large", **flags)
+        return {Path(p).stem for p in splits.evaluation["test"].gallery.paths}
+
+    assert gallery() == gallery(seed=5) == expected_gallery(list_file, seed=0)
+    draws = [gallery(dataset_vehicle_id_gallery_seed=s) for s in range(1, 4)]
+    assert draws == [expected_gallery(list_file, seed=s) for s in range(1, 4)]
+    assert len({frozenset(d) for d in draws + [gallery()]}) > 1
+
+
+def test_vehicle_id_flags_are_declared_by_the_dataset(tmp_path):
+    opt = parameters.build_parser().parse_args(["--dataset_vehicle_id_test_set", "medium",
+                                                "--dataset_vehicle_id_gallery_seed", "3"])
+    assert (opt.dataset_vehicle_id_test_set, opt.dataset_vehicle_id_gallery_seed) == ("medium", 3)
+    assert parameters.build_parser().parse_args([]).dataset_vehicle_id_test_set == "small"
+    with pytest.raises(SystemExit):
+        parameters.build_parser().parse_args(["--dataset_vehicle_id_test_set", "huge"])
+    make_vehicle_id(tmp_path, n_classes=6, per_class=2, size=16)
+    with pytest.raises(ConfigError, match="--dataset_vehicle_id_test_set 'huge': choose one of small, medium, large"):
+        load(tmp_path, "vehicle_id", dataset_vehicle_id_test_set="huge")
+
+
+@pytest.mark.parametrize("list_name, edit, problem", [
+    ("test_list_1600.txt", None, "file {lists}/test_list_1600.txt does not exist"),
+    # medium: 3 of the tree's 4 test vehicles, 12 lines
+    ("test_list_1600.txt", lambda lines: lines + ["0000099"], "test_list_1600.txt line 13 is not '<image_name> <vehic"),
+    ("test_list_1600.txt", lambda lines: lines + ["0000099 car"], "line 13 is not '<image_name> <vehicle_id>'"),
+    ("test_list_1600.txt", lambda lines: [], "test_list_1600.txt lists no images"),
+    ("train_list.txt", lambda lines: ["9999999 3"] + lines,
+     "train_list.txt lists {root}/image/9999999.jpg, which does not exist"),
+    ("train_list.txt", lambda lines: lines + ["0000005 43"],
+     "train_list.txt and test_list_1600.txt share 1 vehicle ids"),
+])
+def test_vehicle_id_malformed_lists(tmp_path, list_name, edit, problem):
+    dataset = make_vehicle_id(tmp_path, n_classes=8, per_class=4, size=16)
+    lists = dataset / "train_test_split"
+    if edit is None:
+        (lists / list_name).unlink()
+    else:
+        (lists / list_name).write_text("\n".join(edit((lists / list_name).read_text().splitlines())) + "\n")
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, "vehicle_id", dataset_vehicle_id_test_set="medium")
+    assert problem.format(root=dataset, lists=lists) in str(error.value)
+    assert "train_list.txt and test_list_800.txt, test_list_1600.txt, test_list_2400.txt" in str(error.value)
+
+
+# --- inaturalist -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("splits_subfolder", [False, True])
+def test_inaturalist_classes_are_image_folders(tmp_path, splits_subfolder):
+    dataset = make_inaturalist(tmp_path, n_classes=6, per_class=2, size=16, splits_subfolder=splits_subfolder)
+    splits = load(tmp_path, "inaturalist")
+    train, test = splits.train, splits.evaluation["test"].query
+    assert train.class_names == [inaturalist_folder(c, 6) for c in range(3)]
+    assert test.class_names == [inaturalist_folder(c, 6) for c in range(3, 6)]
+    assert train.class_names[0] == "train_val2018/Aves/7000" and test.class_names[-1] == "train_val2018/Plantae/7005"
+    for split in (train, test):
+        for path, label in zip(split.paths, split.labels):
+            assert str(Path(path).parent) == str(dataset / split.class_names[label])
+    assert splits.evaluation["test"].gallery is None
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda lines: lines + ["picture.jpg"], "line 7 is not an image path relative to {root} inside its class folder"),
+    (lambda lines: lines + ["/abs/Plantae/1/x.jpg"], "line 7 is not an image path relative to"),
+    (lambda lines: lines + ["train_val2018/Aves/7000 3"], "line 7 is not an image path relative to"),
+    (lambda lines: [], "Inaturalist_test_set1.txt lists no images"),
+    (lambda lines: ["train_val2018/Aves/9/x.jpg"] + lines,
+     "lists {root}/train_val2018/Aves/9/x.jpg, which does not exist"),
+    (lambda lines: lines + ["train_val2018/Aves/7000/0000000000000000000000000000000.jpg"],
+     "Inaturalist_train_set1.txt and Inaturalist_test_set1.txt share 1 classes"),
+])
+def test_inaturalist_malformed_split_file(tmp_path, edit, problem):
+    dataset = make_inaturalist(tmp_path, n_classes=6, per_class=2, size=16)
+    test_file = dataset / "Inaturalist_test_set1.txt"
+    test_file.write_text("\n".join(edit(test_file.read_text().splitlines())) + "\n")
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, "inaturalist")
+    assert problem.format(root=dataset) in str(error.value)
+    assert "'train_val2018/Plantae/7477/3b60c9486db1d2ee875f11a669fbde4a.jpg'" in str(error.value)  # the layout
+
+
+def test_inaturalist_missing_split_file_names_both_places(tmp_path):
+    dataset = make_inaturalist(tmp_path, n_classes=4, per_class=1, size=16, splits_subfolder=True)
+    (dataset / "Inat_dataset_splits" / "Inaturalist_test_set1.txt").unlink()
+    with pytest.raises(ConfigError, match=re.escape(
+            f"Inaturalist_test_set1.txt is neither in {dataset} nor in {dataset / 'Inat_dataset_splits'}")):
+        load(tmp_path, "inaturalist")
 
 
 # --- emoji -----------------------------------------------------------------------------------------------------

@@ -64,3 +64,13 @@ def test_training_metrics_use_whole_seeded_classes_within_the_budget():
     assert all(p in {f"{i}.jpg" for i in range(50) if f"c{labels[i]}" in kept_names} for p in subset.paths)
     assert train_subset(split, 23, seed=0).class_names == subset.class_names
     assert train_subset(split, 100, seed=0) is split
+
+
+@pytest.mark.parametrize("dataset, recall_ks", [("cub200", [1, 2, 4, 8]), ("online_products", [1, 10, 100, 1000]),
+                                                ("inshop", [1, 10, 20, 30]), ("vehicle_id", [1, 5]),
+                                                ("inaturalist", [1, 4, 16, 32])])
+def test_default_metrics_follow_each_benchmark(dataset, recall_ks):
+    metrics = options("--dataset", dataset).evaluation_metrics
+    assert [m for m in metrics if m.startswith("e_recall@")] == [f"e_recall@{k}" for k in recall_ks]
+    assert "mAP_R" in metrics and "nmi" in metrics
+    assert options("--dataset", dataset, "--evaluation_metrics", "nmi").evaluation_metrics == ["nmi"]
