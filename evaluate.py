@@ -29,7 +29,7 @@ import architectures
 import datasets
 import evaluation
 import parameters
-from datasets.base import DiskDataset, ImageDataset, collate_skipping
+from datasets.base import DiskDataset, evaluation_loader
 from utilities import checkpoint
 from utilities.errors import ConfigError
 
@@ -153,9 +153,7 @@ def evaluate_embeddings(opt, metrics):
 def embed_split(model, split, transform, opt, device):
     """(--evaltype outputs, labels) of one Split, batched and cast like the training loop's evaluation, so that
     the numbers are the run's own."""
-    loader = torch.utils.data.DataLoader(
-        ImageDataset(split, transform, skip_unreadable=opt.skip_unreadable_images), batch_size=max(opt.bs, 64),
-        shuffle=False, num_workers=opt.num_workers, collate_fn=collate_skipping, pin_memory=device.type == "cuda")
+    loader = evaluation_loader(split, transform, opt, device)
     amp = opt.amp and device.type == "cuda"
     outputs, labels = evaluation.embed(model, loader, device, amp=amp, keys=(opt.evaltype,))
     return outputs[opt.evaltype], labels

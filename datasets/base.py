@@ -295,3 +295,10 @@ def build_transform(train, crop_size, mean, std, crop_scale=(0.08, 1.0)):
     else:
         geometry = [transforms.Resize(round(crop_size * 256 / 224)), transforms.CenterCrop(crop_size)]
     return transforms.Compose(geometry + [transforms.ToTensor(), transforms.Normalize(mean, std)])
+
+
+def evaluation_loader(split, transform, opt, device):
+    """The loader every evaluation embeds a Split with (training loop and evaluate.py alike), in dataset order."""
+    return torch.utils.data.DataLoader(
+        ImageDataset(split, transform, skip_unreadable=opt.skip_unreadable_images), batch_size=max(opt.bs, 64),
+        shuffle=False, num_workers=opt.num_workers, collate_fn=collate_skipping, pin_memory=device.type == "cuda")

@@ -19,7 +19,7 @@ import criteria
 import datasampler
 import datasets
 import evaluation
-from datasets.base import ImageDataset, build_transform, collate_skipping
+from datasets.base import ImageDataset, build_transform, collate_skipping, evaluation_loader
 from utilities import checkpoint
 from utilities.errors import ConfigError
 from utilities.logger import RunLogger, create_run_dir, write_options
@@ -154,13 +154,11 @@ class Run:
 
     # ---- data ----
     def make_loader(self, split, train):
-        dataset = ImageDataset(split, self.train_transform if train else self.eval_transform,
-                               skip_unreadable=self.opt.skip_unreadable_images)
-        common = dict(num_workers=self.opt.num_workers, collate_fn=collate_skipping,
-                      pin_memory=self.device.type == "cuda", persistent_workers=False)
-        if train:
-            return torch.utils.data.DataLoader(dataset, batch_sampler=self.sampler, **common)
-        return torch.utils.data.DataLoader(dataset, batch_size=max(self.opt.bs, 64), shuffle=False, **common)
+        if not train:
+            return evaluation_loader(split, self.eval_transform, self.opt, self.device)
+        dataset = ImageDataset(split, self.train_transform, skip_unreadable=self.opt.skip_unreadable_images)
+        return torch.utils.data.DataLoader(dataset, batch_sampler=self.sampler, num_workers=self.opt.num_workers,
+                                           collate_fn=collate_skipping, pin_memory=self.device.type == "cuda")
 
     def context(self):
         return TrainingContext(self.model, self.data.train, self.device, self.make_loader, self.run_dir)
