@@ -5,9 +5,12 @@
     results = evaluate(names, query_embeddings, query_labels, gallery_embeddings, gallery_labels)
     check_metric_names(names)    # at startup: ConfigError listing valid metrics for unknown names
     parse_metric_name("e_recall@4") == ("e_recall", 4)
+    default_metrics((1, 10, 100, 1000))   # Roth's default --evaluation_metrics for these recall ks, plus mAP_R
+    DEFAULT_STORAGE_METRICS               # ["e_recall@1", "mAP_R"]
 """
 from evaluation.embedding import embed
 from evaluation.evaluator import evaluate
-from metrics import check_metric_names, parse_metric_name
+from metrics import DEFAULT_STORAGE_METRICS, check_metric_names, default_metrics, parse_metric_name
 
-__all__ = ["check_metric_names", "embed", "evaluate", "parse_metric_name"]
+__all__ = ["DEFAULT_STORAGE_METRICS", "check_metric_names", "default_metrics", "embed", "evaluate",
+           "parse_metric_name"]

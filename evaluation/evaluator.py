@@ -1,26 +1,31 @@
-"""evaluate(): compute requested metrics on embeddings, sharing one kNN search / one k-means per embedding space.
+"""evaluate(): compute requested metrics on embeddings, sharing one kNN search, one k-means and one SVD per
+embedding space between all metrics that need them.
 
 Protocols:
   - same-set (gallery None): every item queries all the others; it is never its own neighbour.
-  - query/gallery: each query ranks the whole gallery, nothing is excluded; clustering metrics use the union.
+  - query/gallery: each query ranks the whole gallery, nothing is excluded; clustering, dists and rho_spectrum
+    use query and gallery together.
 Retrieval metrics leave out queries with no relevant gallery item (same-set: classes with a single item;
-query/gallery: classes absent from the gallery) and log how many.
+query/gallery: classes absent from the gallery) and log how many. The search depth is the largest window any
+requested retrieval metric reads (recall k, R, class size, 1000, ...), so one search serves them all.
 """
 import logging
+import time
 from collections import defaultdict
 
 import numpy as np
 
 from evaluation.kmeans import kmeans_assign
-from evaluation.knn import nearest_neighbours
+from evaluation.knn import hit_ranks
+from evaluation.spectrum import singular_values
 from metrics import build_metric
-from metrics.base import SPACES, ClusteringMetric, RetrievalMetric
+from metrics.base import SPACES, ClusteringMetric, EmbeddingMetric, RankedHits, RetrievalMetric, SpectrumMetric
 
 logger = logging.getLogger(__name__)
 
 
 def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=None, gallery_labels=None, seed=0):
-    """Returns {name: value} for each requested name, in request order; seed seeds k-means."""
+    """Returns {name: float} for each requested name, in request order; seed seeds k-means."""
     metrics = {name: build_metric(name) for name in metric_names}
     query_embeddings, query_labels = _checked(query_embeddings, query_labels, "query")
     same_set = gallery_embeddings is None
@@ -37,20 +42,36 @@ def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=No
             )
 
     results = {}
-    retrieval = {name: m for name, m in metrics.items() if isinstance(m, RetrievalMetric)}
-    clustering = {name: m for name, m in metrics.items() if isinstance(m, ClusteringMetric)}
+    retrieval = _of_kind(metrics, RetrievalMetric)
     if retrieval:
         results.update(
             _retrieval(retrieval, query_embeddings, query_labels, gallery_embeddings, gallery_labels, same_set)
         )
-    if clustering:
+    if len(results) < len(metrics):
         if same_set:
             embeddings, labels = query_embeddings, query_labels
         else:
             embeddings = np.concatenate([query_embeddings, gallery_embeddings])
             labels = np.concatenate([query_labels, gallery_labels])
-        results.update(_clustering(clustering, embeddings, labels, seed))
-    return {name: results[name] for name in metrics}
+        results.update(_clustering(_of_kind(metrics, ClusteringMetric), embeddings, labels, seed))
+        for space, group in _by_space(_of_kind(metrics, EmbeddingMetric)).items():
+            space_embeddings, cache = SPACES[space](embeddings), {}
+            results.update({name: metric.compute(space_embeddings, labels, cache) for name, metric in group.items()})
+        for space, group in _by_space(_of_kind(metrics, SpectrumMetric)).items():
+            values = singular_values(SPACES[space](embeddings))
+            results.update({name: metric.compute(values) for name, metric in group.items()})
+    return {name: float(results[name]) for name in metrics}
+
+
+def _of_kind(metrics, kind):
+    return {name: metric for name, metric in metrics.items() if isinstance(metric, kind)}
+
+
+def _by_space(metrics):
+    groups = defaultdict(dict)
+    for name, metric in metrics.items():
+        groups[metric.space][name] = metric
+    return groups
 
 
 def _checked(embeddings, labels, role):
@@ -64,6 +85,8 @@ def _checked(embeddings, labels, role):
         raise ValueError(f"No {role} items to evaluate.")
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"{role} labels must be integers, got dtype {labels.dtype}.")
+    if not np.isfinite(embeddings).all():
+        raise ValueError(f"The {role} embeddings contain NaN or infinite values.")
     return embeddings, labels.astype(np.int64, copy=False)
 
 
@@ -88,32 +111,35 @@ def _retrieval(metrics, query_embeddings, query_labels, gallery_embeddings, gall
         logger.warning("No query has a relevant gallery item; %s are NaN.", ", ".join(metrics))
         return dict.fromkeys(metrics, float("nan"))
 
-    max_relevant = int(n_relevant[valid].max())
-    sums = dict.fromkeys(metrics, 0.0)
-    by_space = defaultdict(dict)
-    for name, metric in metrics.items():
-        by_space[metric.space][name] = metric
-    for space, group in by_space.items():
+    n_relevant = n_relevant[valid]
+    n_class = n_relevant + same_set
+    results = {}
+    for space, group in _by_space(metrics).items():
+        depth = max(metric.window(int(n_relevant.max()), int(n_class.max())) for metric in group.values())
         gallery = SPACES[space](gallery_embeddings)
-        queries = gallery[valid] if same_set else SPACES[space](query_embeddings)[valid]
-        k = max(metric.neighbours_needed(max_relevant) for metric in group.values())
-        neighbour_chunks = nearest_neighbours(queries, gallery, k, self_index=valid if same_set else None)
-        for start, stop, neighbours in neighbour_chunks:
-            rows = valid[start:stop]
-            hits = gallery_labels[neighbours] == query_labels[rows, None]
-            for name, metric in group.items():
-                sums[name] += float(metric.per_query(hits, n_relevant[rows]).sum())
-    return {name: total / len(valid) for name, total in sums.items()}
+        queries = gallery if same_set else SPACES[space](query_embeddings)
+        if len(valid) < len(queries):
+            queries = queries[valid]
+        started = time.perf_counter()
+        query, rank = hit_ranks(
+            queries, query_labels[valid], gallery, gallery_labels, depth,
+            self_index=valid if same_set else None, inner_product=space == "cosine",
+        )
+        logger.debug("%s kNN search of %d queries, depth %d: %.2f s", space, len(valid), depth,
+                     time.perf_counter() - started)
+        first_of_query = np.searchsorted(query, query)  # hits come sorted by query, then rank
+        hits = RankedHits(n_relevant, n_class, query, rank, np.arange(1, len(query) + 1) - first_of_query, depth)
+        results.update({name: metric.per_query(hits).mean() for name, metric in group.items()})
+    return results
 
 
 def _clustering(metrics, embeddings, labels, seed):
     n_classes = len(np.unique(labels))
     results = {}
-    by_space = defaultdict(dict)
-    for name, metric in metrics.items():
-        by_space[metric.space][name] = metric
-    for space, group in by_space.items():
+    for space, group in _by_space(metrics).items():
+        started = time.perf_counter()
         assignment = kmeans_assign(SPACES[space](embeddings), n_classes, seed=seed)
-        for name, metric in group.items():
-            results[name] = metric.compute(labels, assignment)
+        logger.debug("%s k-means of %d points, k=%d: %.2f s", space, len(embeddings), n_classes,
+                     time.perf_counter() - started)
+        results.update({name: metric.compute(labels, assignment) for name, metric in group.items()})
     return results

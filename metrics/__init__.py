@@ -1,12 +1,16 @@
 """Evaluation metrics, requested by name as in Roth et al.'s framework: "e_recall@1", "nmi", "mAP_R", ...
 
 A name is `base` or `base@param`; `base` picks a registered metric family (one file per family in this folder),
-`param` (an int when it is all digits, else a string) is handed to the family's constructor, which validates it.
+`param` (an int when it is an optionally signed integer, else a string) is handed to the family's constructor,
+which validates it. A `c_` prefix names the same metric computed with cosine similarity (on L2-normalised
+embeddings) instead of Euclidean distance, where the family offers it.
 
 Metric families come in kinds that say which shared computation they consume (see metrics/base.py):
-  - RetrievalMetric: per-query values from the query's ranked gallery neighbours; evaluation/ runs one kNN
-    search per embedding space for all of them;
-  - ClusteringMetric: a value from (labels, k-means assignment); evaluation/ runs one k-means per space.
+  - RetrievalMetric: per-query values from the ranks of the query's relevant gallery items; evaluation/ runs one
+    kNN search per embedding space for all of them;
+  - ClusteringMetric: a value from (labels, k-means assignment); evaluation/ runs one k-means per space;
+  - EmbeddingMetric: a value from the embeddings and labels directly (dists@...);
+  - SpectrumMetric: a value from the embeddings' singular values, computed once (rho_spectrum@...).
 Each family states its exact definition in its module docstring.
 """
 import re
@@ -17,15 +21,33 @@ from utilities.registry import Registry
 REGISTRY = Registry("metric", "metrics")
 
 _NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:@(.+))?$")
+_INT = re.compile(r"^-?[0-9]+$")
+
+# Roth et al.'s default storage metric, plus MAP@R (Musgrave et al. 2020).
+DEFAULT_STORAGE_METRICS = ["e_recall@1", "mAP_R"]
+
+
+def default_metrics(recall_ks):
+    """Roth et al.'s default --evaluation_metrics with the benchmark's recall@k list and MAP@R added.
+
+    Roth's list is e_recall@1,2,4, nmi, f1, mAP_1000, mAP_lim, mAP_c, dists@intra, dists@inter,
+    dists@intra_over_inter, rho_spectrum@0, -1, 1, 2, 10; rho_spectrum@0 (the whole normalised spectrum, a vector
+    that Roth only logs as a W&B histogram) is left out because every metric here is a number.
+    """
+    return ([f"e_recall@{int(k)}" for k in recall_ks]
+            + ["nmi", "f1", "mAP_1000", "mAP_lim", "mAP_c", "mAP_R",
+               "dists@intra", "dists@inter", "dists@intra_over_inter",
+               "rho_spectrum@-1", "rho_spectrum@1", "rho_spectrum@2", "rho_spectrum@10"])
 
 
 def parse_metric_name(name):
-    """'e_recall@4' -> ('e_recall', 4); 'nmi' -> ('nmi', None); 'dists@intra' -> ('dists', 'intra')."""
+    """'e_recall@4' -> ('e_recall', 4); 'nmi' -> ('nmi', None); 'dists@intra' -> ('dists', 'intra');
+    'rho_spectrum@-1' -> ('rho_spectrum', -1)."""
     match = _NAME.match(name) if isinstance(name, str) else None
     if match is None:
         raise ConfigError(f"Malformed metric name {name!r}: expected 'name' or 'name@parameter'. {_valid_metrics()}")
     base, param = match.groups()
-    if param is not None and param.isdigit():
+    if param is not None and _INT.match(param):
         param = int(param)
     return base, param
 

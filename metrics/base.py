@@ -1,9 +1,11 @@
-"""Base classes of metric families and the embedding spaces they are computed in.
+"""Base classes of metric families, the embedding spaces they are computed in, and the ranked hits they read.
 
 A metric object stands for one requested name ("e_recall@4"). It declares the `space` it is computed in and,
 through its kind, which shared computation it consumes; it never runs a search or a clustering itself, so that
-evaluation/ can share one kNN search / one k-means between all metrics of a space.
+evaluation/ can share one kNN search / one k-means / one SVD between all metrics of a space.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 from utilities.errors import ConfigError
@@ -15,8 +17,9 @@ def l2_normalise(embeddings):
     return (embeddings / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
 
-# "cosine" is Euclidean distance on L2-normalised embeddings: it ranks exactly like cosine similarity, since
-# |a-b|^2 = 2 - 2 cos(a, b) for unit vectors, and lets one Faiss L2 code path serve both spaces.
+# "euclidean": the embeddings as given, ranked by Euclidean distance; "cosine": L2-normalised embeddings, ranked by
+# inner product (= cosine similarity; a zero embedding has similarity 0 to everything). Clustering in the cosine
+# space is Euclidean k-means on the normalised embeddings.
 SPACES = {
     "euclidean": lambda embeddings: embeddings,
     "cosine": l2_normalise,
@@ -26,32 +29,92 @@ SPACES = {
 class Metric:
     usage = None  # how to request the family, shown in error messages, e.g. "e_recall@<k>"
     space = "euclidean"
-    takes_int = False  # True: the name must be base@<positive int>; False: no parameter
 
     def __init__(self, name, param):
-        if self.takes_int and not (isinstance(param, int) and param > 0):
-            raise ConfigError(f"Metric {name!r} needs a positive integer parameter: {self.usage}.")
-        if not self.takes_int and param is not None:
-            raise ConfigError(f"Metric {name!r} takes no parameter: {self.usage}.")
+        problem = self.param_problem(param)
+        if problem is not None:
+            raise ConfigError(f"Metric {name!r} {problem}: {self.usage}.")
         self.name = name
         self.param = param
+
+    def param_problem(self, param):
+        """None if param is acceptable, else what is wrong with it. By default a family takes no parameter."""
+        return None if param is None else "takes no parameter"
+
+
+class PositiveIntParam:
+    """Mixin for families requested as base@<positive int>."""
+
+    def param_problem(self, param):
+        return None if isinstance(param, int) and param > 0 else "needs a positive integer parameter"
+
+
+@dataclass
+class RankedHits:
+    """Where each query's relevant gallery items ("hits") rank, for the Q queries that have at least one.
+
+    A query's gallery is ranked by distance (ties broken by lower gallery index; in same-set evaluation the query
+    itself is not in its own ranking). Only hits ranked within the first `depth` places are listed, sorted by
+    query and then rank; `depth` is at least every requested metric's window (capped at the gallery size).
+    """
+
+    n_relevant: np.ndarray  # int64 [Q]: R, the gallery items of the query's class (the query itself not counted)
+    n_class: np.ndarray  # int64 [Q]: the class's items in the searched set, query included: R + 1 same-set, R
+    # in query/gallery evaluation (the query is not part of the gallery)
+    query: np.ndarray  # int64 [H]: which query (0..Q-1) each hit belongs to
+    rank: np.ndarray  # int64 [H]: the hit's 1-based rank in its query's ranking
+    ordinal: np.ndarray  # int64 [H]: 1-based position among its query's hits (hits at ranks <= rank)
+    depth: int
+
+    @property
+    def n_queries(self):
+        return len(self.n_relevant)
+
+    def first_hit_rank(self):
+        """float64 [Q]: rank of each query's best-ranked hit, inf when none is within depth."""
+        first = np.full(self.n_queries, np.inf)
+        is_first = self.ordinal == 1
+        first[self.query[is_first]] = self.rank[is_first]
+        return first
+
+    def count_within(self, window):
+        """float64 [Q]: hits at rank <= window[q] (window: int64 [Q] or an int)."""
+        inside = self.rank <= np.broadcast_to(window, (self.n_queries,))[self.query]
+        return np.bincount(self.query[inside], minlength=self.n_queries).astype(np.float64)
+
+    def precision_sum_within(self, window):
+        """float64 [Q]: sum of precision@rank = ordinal / rank over hits at rank <= window[q]."""
+        inside = self.rank <= np.broadcast_to(window, (self.n_queries,))[self.query]
+        precision = self.ordinal[inside] / self.rank[inside]
+        return np.bincount(self.query[inside], weights=precision, minlength=self.n_queries)
 
 
 class RetrievalMetric(Metric):
     """Averaged over queries that have at least one relevant gallery item (n_relevant > 0)."""
 
-    def neighbours_needed(self, max_relevant):
-        """How many nearest neighbours per query this metric reads, given the largest n_relevant of any query."""
+    def window(self, max_relevant, max_class):
+        """How many ranks this metric reads, given the largest n_relevant and n_class of any query."""
         raise NotImplementedError
 
-    def per_query(self, hits, n_relevant):
-        """hits: bool [Q, K], hits[q, j] = the (j+1)-th nearest gallery item has the query's class (K is at
-        least neighbours_needed, capped at the gallery size); n_relevant: int64 [Q] = gallery items of the
-        query's class (the query itself excluded). Returns float64 [Q]."""
+    def per_query(self, hits):
+        """hits: RankedHits. Returns float64 [Q]."""
         raise NotImplementedError
 
 
 class ClusteringMetric(Metric):
     def compute(self, labels, assignment):
         """labels, assignment: int64 [N]; the assignment comes from k-means with k = number of classes."""
+        raise NotImplementedError
+
+
+class EmbeddingMetric(Metric):
+    def compute(self, embeddings, labels, cache):
+        """embeddings: float32 [N, D] in the metric's space; labels: int64 [N]; cache: a dict shared by the
+        embedding metrics of one space in one evaluation, for statistics several of them use."""
+        raise NotImplementedError
+
+
+class SpectrumMetric(Metric):
+    def compute(self, singular_values):
+        """singular_values: float64 [min(N, D)], descending, of the [N, D] embedding matrix in the metric's space."""
         raise NotImplementedError

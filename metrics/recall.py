@@ -2,26 +2,29 @@
 
 For a query q whose class has at least one other item in the gallery:
     recall@k(q) = 1 if any of the k nearest gallery items has q's class, else 0
-and recall@k is the mean of recall@k(q) over those queries (queries without such an item are left out and
-counted by evaluation/). In same-set evaluation the query itself is not among its neighbours. If the gallery
-holds fewer than k candidates, all of them are read. recall@1 equals pytorch-metric-learning's precision_at_1.
+and recall@k is the mean of recall@k(q) over those queries. In same-set evaluation the query itself is not among
+its neighbours; in query/gallery evaluation a hit is any of the top k gallery items sharing the query's class.
+If the gallery holds fewer than k candidates, all of them are read. recall@1 equals pytorch-metric-learning's
+precision_at_1.
 
 Neighbours are ranked by distance, ties broken by lower gallery index:
     e_recall@k: Euclidean distance on the embeddings as given;
-    c_recall@k: cosine similarity, i.e. Euclidean distance on L2-normalised embeddings.
+    c_recall@k: cosine similarity.
+Differences from Roth et al.'s code: Roth averages over all queries, counting a query whose class has no other
+item as a miss (here it is left out and counted in the log), and drops the first search result as "the query",
+which keeps the query and drops another item when an exact duplicate of the query has a lower index (here the
+query is removed by its index).
 """
 from metrics import REGISTRY
-from metrics.base import RetrievalMetric
+from metrics.base import PositiveIntParam, RetrievalMetric
 
 
-class _Recall(RetrievalMetric):
-    takes_int = True
-
-    def neighbours_needed(self, max_relevant):
+class _Recall(PositiveIntParam, RetrievalMetric):
+    def window(self, max_relevant, max_class):
         return self.param
 
-    def per_query(self, hits, n_relevant):
-        return hits[:, : self.param].any(axis=1).astype("float64")
+    def per_query(self, hits):
+        return (hits.first_hit_rank() <= self.param).astype("float64")
 
 
 @REGISTRY.register("e_recall")
