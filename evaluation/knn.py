@@ -1,5 +1,5 @@
-"""Exact ranks of every query's relevant gallery items within its first `depth` neighbours, from one chunked
-similarity product, without ever sorting or top-k-selecting gallery indices.
+"""Exact ranks of every query's relevant gallery items within its first `depth` neighbours: one chunked
+similarity product per search, serving every retrieval metric; gallery indices are never sorted or top-k-selected.
 
 Ranking score, larger = nearer: Euclidean: 2 <q, g> - |g|^2 (= |q|^2 - |q - g|^2; the query's own norm is the
 same for every gallery item and left out); inner product (cosine similarity on normalised embeddings): <q, g>.
@@ -9,18 +9,19 @@ so ties are broken by lower gallery index, also at the depth-th place; exact dup
 and tie. In same-set search the query's own gallery item is masked out by its index, so an exact duplicate of
 the query stays among its neighbours.
 
-Per chunk of queries: the [rows, G] scores (one torch GEMM: MKL on CPUs, cuBLAS on GPUs), the scores of each
-query's relevant items (gathered from the class's members), and the `depth` largest scores of each row, sorted
-(on CPUs numpy's partition, whose SIMD selection is several times faster than torch.topk or Faiss's heaps at
-large depth; on GPUs torch.topk). A relevant item's rank is then 1 + the number of those top scores above its
-own; the few items whose score is tied with another item, or equals the depth-th largest, are counted exactly
-on their row. Memory: the gallery plus about three [rows, G] blocks, rows chosen so that one block fits
-CHUNK_BYTES (on a GPU a quarter of its free memory); no [Q, G] matrix is ever held.
+Per chunk of queries (see _Scorer): the [rows, G] scores, and the depth + 1 largest scores of each row, sorted.
+The scores of each query's relevant items are gathered (from its class's member list); an item's rank is 1 + the
+number of those top scores above its own, and the few items whose score another item shares get the count of
+equal scores at lower indices from their row. Memory: the gallery plus one reused [rows, G] block, rows chosen
+so that it fits CHUNK_BYTES (on a GPU a quarter of the free memory); no [Q, G] matrix is ever held. Scores are
+float32: items whose distances differ by less than float32 rounding (about 1e-7 relative) may be ordered
+differently from an exact computation, or from another float32 implementation such as Faiss's.
 """
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 CHUNK_BYTES = 128 * 2**20
 
@@ -69,37 +70,43 @@ def hit_ranks(queries, query_labels, gallery, gallery_labels, depth, self_index=
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     members = ClassMembers(gallery_labels)
     rows = rows_per_chunk(len(queries), len(gallery), device)
-    score = _Scorer(gallery, inner_product, rows, device)
-    query_parts, rank_parts = [], []
-    with _TopScores(min(depth + 1, len(gallery)), device) as selection:
+    keys = []
+    with _Scorer(gallery, inner_product, rows, min(depth + 1, len(gallery)), device) as score:
         for start in range(0, len(queries), rows):
             stop = min(start + rows, len(queries))
-            scores = score(queries[start:stop])
+            own = None if self_index is None else self_index[start:stop]
+            scores, top = score(queries[start:stop], own)
             relevant, is_relevant = members.padded(query_labels[start:stop])
-            if self_index is not None:
-                own = self_index[start:stop]
-                scores[torch.arange(stop - start, device=device), torch.from_numpy(own).to(device)] = -torch.inf
+            if own is not None:
                 is_relevant &= relevant != own[:, None]
-            rank = _ranks(scores, torch.from_numpy(relevant).to(device), torch.from_numpy(is_relevant).to(device),
-                          depth, selection)
+            rank = _ranks(scores, top, torch.from_numpy(relevant).to(device),
+                          torch.from_numpy(is_relevant).to(device), depth)
             row, place = torch.nonzero(rank <= depth, as_tuple=True)
-            query_parts.append((row + start).cpu().numpy())
-            rank_parts.append(rank[row, place].cpu().numpy())
-    query, rank = np.concatenate(query_parts), np.concatenate(rank_parts)
-    order = np.lexsort((rank, query))
-    return query[order].astype(np.int64), rank[order].astype(np.int64)
+            # One sortable key per hit: query position, then rank.
+            keys.append(((row + start) * (depth + 1) + rank[row, place] - 1).cpu().numpy())
+    keys = np.sort(np.concatenate(keys))
+    return keys // (depth + 1), keys % (depth + 1) + 1
 
 
 class _Scorer:
-    """float32 [rows, G] ranking scores of a chunk of queries against the gallery, larger = nearer, written
-    into one reused buffer (a freshly allocated block this large costs a page fault per 4 KiB each time).
+    """For a chunk of queries, (scores, top): float32 [rows, G] ranking scores against the gallery, larger =
+    nearer, the query's own item (if given) at -inf; and the `count` largest of each row, ascending. A context
+    manager.
 
     Euclidean scores come from one product of augmented vectors, [2q, -1] . [g, |g|^2] = 2 <q, g> - |g|^2, so
-    that no second pass over the block is needed. On CPUs the product runs in numpy (OpenBLAS, measured 1.3-1.5x
-    faster than torch's MKL on the AMD CPUs here), on GPUs in torch."""
+    that no second pass over the block is needed. The scores go into one reused buffer (a freshly allocated
+    block this large costs a page fault per 4 KiB each time).
+    On a GPU: torch's product and topk. On CPUs: each of torch's threads takes a share of the rows and runs a
+    single-threaded numpy (OpenBLAS) product on them, then numpy's SIMD partition, a few rows at a time while
+    they are in cache. OpenBLAS measured 1.3-1.5x faster than torch's MKL on the AMD CPUs here, numpy's
+    partition several times faster than torch.topk or Faiss's heaps at large depth, and one thread per share
+    keeps OpenBLAS's own thread pool, which spins after each call, from competing with the rest."""
 
-    def __init__(self, gallery, inner_product, rows, device):
+    ROWS_PER_STEP = 8
+
+    def __init__(self, gallery, inner_product, rows, count, device):
         self.inner_product = inner_product
+        self.count = count
         if not inner_product:
             norms = np.einsum("nd,nd->n", gallery, gallery, dtype=np.float64).astype(np.float32)
             gallery = np.concatenate([gallery, norms[:, None]], axis=1)
@@ -110,30 +117,57 @@ class _Scorer:
         else:
             self.gallery = gallery
             self.buffer = np.empty((rows, len(gallery)), dtype=np.float32)
+            self.threads = max(1, torch.get_num_threads())
+            self.pool = ThreadPoolExecutor(self.threads)
+            self.blas_limit = threadpool_limits(limits=1, user_api="blas")
 
-    def __call__(self, queries):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.device.type != "cuda":
+            self.pool.shutdown()
+            self.blas_limit.restore_original_limits()
+
+    def __call__(self, queries, own):
         if not self.inner_product:
             queries = np.concatenate([2 * queries, np.full((len(queries), 1), -1, np.float32)], axis=1)
         if self.device.type == "cuda":
-            queries = torch.from_numpy(queries).to(self.device)
-            return torch.mm(queries, self.gallery.T, out=self.buffer[: len(queries)])
-        return torch.from_numpy(np.matmul(queries, self.gallery.T, out=self.buffer[: len(queries)]))
+            scores = torch.mm(torch.from_numpy(queries).to(self.device), self.gallery.T,
+                              out=self.buffer[: len(queries)])
+            if own is not None:
+                scores[torch.arange(len(own), device=self.device), torch.from_numpy(own).to(self.device)] = -np.inf
+            return scores, torch.topk(scores, self.count, dim=1).values.flip(1)
+        scores = self.buffer[: len(queries)]
+        kth = scores.shape[1] - self.count
+
+        def share(first, last):
+            block = scores[first:last]
+            np.matmul(queries[first:last], self.gallery.T, out=block)
+            if own is not None:
+                block[np.arange(last - first), own[first:last]] = -np.inf
+            return [np.sort(np.partition(block[step:step + self.ROWS_PER_STEP], kth, axis=1)[:, kth:], axis=1)
+                    for step in range(0, last - first, self.ROWS_PER_STEP)]
+
+        bounds = np.linspace(0, len(queries), self.threads + 1).astype(int)
+        tops = [top for part in self.pool.map(share, bounds[:-1], bounds[1:]) for top in part]
+        return torch.from_numpy(scores), torch.from_numpy(np.concatenate(tops))
 
 
-def _ranks(scores, relevant, is_relevant, depth, selection):
-    """int64 [rows, M]: the rank of each relevant item where it is within depth, else depth + 1."""
+def _ranks(scores, top, relevant, is_relevant, depth):
+    """int64 [rows, M]: the rank of each relevant item where it is within depth, else depth + 1. top: the
+    depth + 1 largest scores of each row, ascending (every score, if there are no more): all scores above the
+    depth-th largest are among them, so for items scoring at least that much the larger ones are counted
+    exactly, and so are those equal to it; the extra one reveals equal scores beyond the depth-th place."""
     relevant_scores = scores.gather(1, relevant)
-    # The depth + 1 largest scores (every score, if there are no more): all scores above the depth-th largest
-    # are among them, so for items scoring at least that much the larger ones are counted exactly, and so are
-    # those equal to it; the extra one reveals equal scores beyond the depth-th place.
-    top = selection(scores)
     at_most = torch.searchsorted(top, relevant_scores, right=True)
-    equal = at_most - torch.searchsorted(top, relevant_scores)  # the item itself included
     rank = 1 + top.shape[1] - at_most
     threshold = top[:, top.shape[1] - depth, None]
     within = is_relevant & (relevant_scores >= threshold)
-    # An item whose score others share goes after those of lower index.
-    row, place = torch.nonzero(within & (equal > 1), as_tuple=True)
+    # An item whose score others share goes after those of lower index. Within `top` the item's own score is
+    # at place at_most - 1, so another equal one would be at at_most - 2.
+    shared = (at_most >= 2) & (top.gather(1, (at_most - 2).clamp(min=0)) == relevant_scores)
+    row, place = torch.nonzero(within & shared, as_tuple=True)
     if len(row):
         rank[row, place] += _equal_before(scores, row, relevant[row, place], relevant_scores[row, place])
     return torch.where(within, rank, depth + 1)
@@ -152,38 +186,3 @@ def _equal_before(scores, row, item, value):
         pick = (group_of >= start) & (group_of < start + step)
         counts[pick] = running[group_of[pick] - start, item[pick]].long() - 1  # - 1: the item itself
     return counts
-
-
-class _TopScores:
-    """The `count` largest scores of each row, ascending: float32 [rows, count]. A context manager.
-
-    On a GPU torch.topk. On CPUs numpy's SIMD partition, a few rows at a time (each row's copy stays in cache),
-    the rows split over torch's thread count (numpy releases the GIL while it partitions and sorts)."""
-
-    ROWS_PER_STEP = 8
-
-    def __init__(self, count, device):
-        self.count = count
-        self.threads = max(1, torch.get_num_threads())
-        self.pool = None if device.type == "cuda" else ThreadPoolExecutor(self.threads)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        if self.pool is not None:
-            self.pool.shutdown()
-
-    def __call__(self, scores):
-        if self.pool is None:
-            return torch.topk(scores, self.count, dim=1).values.flip(1)
-        kth = scores.shape[1] - self.count
-        source = scores.numpy()
-
-        def select(first, last):
-            return [np.sort(np.partition(source[start:min(start + self.ROWS_PER_STEP, last)], kth, axis=1)[:, kth:],
-                            axis=1) for start in range(first, last, self.ROWS_PER_STEP)]
-
-        bounds = np.linspace(0, len(source), self.threads + 1).astype(int)
-        parts = self.pool.map(select, bounds[:-1], bounds[1:])
-        return torch.from_numpy(np.concatenate([block for part in parts for block in part]))

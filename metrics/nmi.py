@@ -1,8 +1,8 @@
 """Normalised mutual information (nmi, c_nmi) between the class labels and a k-means clustering of the embeddings.
 
 k-means: Faiss, k = the number of classes in the evaluated split (query and gallery together in query/gallery
-evaluation), 20 iterations, all points used for training, seeded; each point is then assigned to its nearest
-final centroid. nmi clusters the embeddings as given, c_nmi the L2-normalised embeddings (Euclidean k-means on
+evaluation), 20 iterations (fewer when the objective stops changing), all points used for training, seeded; each
+point is then assigned to its nearest final centroid. nmi clusters the embeddings as given, c_nmi the L2-normalised embeddings (Euclidean k-means on
 the unit sphere). Then
     NMI(Y, C) = I(Y; C) / ((H(Y) + H(C)) / 2)
 (arithmetic normalisation, natural log; sklearn's normalized_mutual_info_score default). With seed 1234 (Faiss's

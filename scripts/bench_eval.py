@@ -4,8 +4,9 @@ For each scale (the test sets of CUB-200-2011, Cars196, In-Shop (query/gallery) 
 with their sizes and class counts) and embedding size, it generates seeded synthetic embeddings (unit-length
 class centres plus Gaussian noise, L2-normalised, class sizes drawn around the real means, items shuffled) and
 runs each of these in a fresh process, so that each peak memory is its own:
-  floor    a plain chunked Q x G x D similarity product (torch, the chunking evaluate uses) plus a Faiss k-means
-           of the clustered points (k = classes, 20 iterations): the arithmetic every evaluation has to do;
+  floor    a plain chunked Q x G x D similarity product (the GEMM and chunking evaluate uses) plus a Faiss k-means
+           of the clustered points (k = classes, 20 iterations or fewer when it converges, then each point's
+           nearest final centroid): the arithmetic every evaluation of these metrics has to do;
   default  evaluate(default_metrics(recall_ks)) (Roth's default metric list with the dataset's recall ks + mAP_R);
   ours     evaluate on what AccuracyCalculator computes: e_recall@1, r_precision, mAP_R, nmi (seed 1234);
   pml      AccuracyCalculator(precision_at_1, r_precision, mean_average_precision_at_r, NMI; k="max_bin_count"),
@@ -13,7 +14,8 @@ runs each of these in a fresh process, so that each peak memory is its own:
            computation. On In-Shop it clusters the queries only, so `ours` adds nmi on the queries alone there.
 It prints median times over --repeats, each method's peak memory above the loaded embeddings (RSS; on a GPU also
 torch's peak device memory), the ratios, and the largest difference between `ours` and `pml` values; it exits
-non-zero if they differ by more than --tolerance.
+non-zero if they differ by more than --tolerance. Other processes on the machine distort the times: run it when
+the machine is otherwise idle, with --repeats 3 or more.
 
     .venv/bin/python scripts/bench_eval.py                                  # every scale, 128 and 512 dims
     .venv/bin/python scripts/bench_eval.py --scales cub200 sop --dims 128 --repeats 3
@@ -84,7 +86,7 @@ def run_method(method, scale, dim):
     import torch
 
     from evaluation import default_metrics, evaluate
-    from evaluation.kmeans import N_ITER
+    from evaluation.kmeans import N_ITER, kmeans_assign
     from evaluation.knn import rows_per_chunk, search_device
     from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
     from pytorch_metric_learning.utils.inference import FaissKMeans
@@ -106,22 +108,27 @@ def run_method(method, scale, dim):
     started = time.perf_counter()
     values = {}
     if method == "floor":
-        references = queries if same_set else gallery
-        gallery_t = torch.from_numpy(references).to(device)
-        rows = rows_per_chunk(len(queries), len(references), device)
-        product = torch.empty(rows, len(references), device=device)
-        for start in range(0, len(queries), rows):
-            chunk = torch.from_numpy(queries[start:start + rows]).to(device)
-            torch.mm(chunk, gallery_t.T, out=product[: len(chunk)])
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        values["product_s"] = time.perf_counter() - started
+        # k-means first (a multi-threaded GEMM's spinning threads would slow whatever follows it): the clustering
+        # and each point's final cluster, exactly as the clustering metrics need it.
         points = queries if same_set else np.concatenate([queries, gallery])
-        kmeans = faiss.Kmeans(dim, SCALES[scale]["classes"], niter=N_ITER, seed=KMEANS_SEED,
-                              max_points_per_centroid=10**9, min_points_per_centroid=1,
-                              gpu=faiss.get_num_gpus() > 0)
-        kmeans.train(points)
-        values["kmeans_s"] = time.perf_counter() - started - values["product_s"]
+        kmeans_assign(points, SCALES[scale]["classes"], seed=KMEANS_SEED)
+        values["kmeans_s"] = time.perf_counter() - started
+        # The plain product, with the GEMM and chunking evaluate uses (on CPUs numpy's OpenBLAS).
+        references = queries if same_set else gallery
+        rows = rows_per_chunk(len(queries), len(references), device)
+        if device.type == "cuda":
+            gallery_t = torch.from_numpy(references).to(device)
+            product = torch.empty(rows, len(references), device=device)
+            for start in range(0, len(queries), rows):
+                chunk = torch.from_numpy(queries[start:start + rows]).to(device)
+                torch.mm(chunk, gallery_t.T, out=product[: len(chunk)])
+            torch.cuda.synchronize()
+        else:
+            product = np.empty((rows, len(references)), dtype=np.float32)
+            for start in range(0, len(queries), rows):
+                chunk = queries[start:start + rows]
+                np.matmul(chunk, references.T, out=product[: len(chunk)])
+        values["product_s"] = time.perf_counter() - started - values["kmeans_s"]
     elif method == "default":
         values = evaluate(default_metrics(SCALES[scale]["recall_ks"]), queries, query_labels, gallery,
                           gallery_labels, seed=KMEANS_SEED)
@@ -207,6 +214,9 @@ def table(rows):
         floor = (f"{summary['floor']['seconds']:.2f} ({summary['floor']['product_s']:.2f} + "
                  f"{summary['floor']['kmeans_s']:.2f})" if "floor" in summary else "-")
         peaks = "/".join(f"{summary[m]['peak_mib']:.0f}" if m in summary else "-" for m in ("default", "ours", "pml"))
+        if any(summary[m]["gpu_peak_mib"] is not None for m in summary):
+            peaks += " (GPU " + "/".join(f"{summary[m]['gpu_peak_mib']:.0f}" if m in summary else "-"
+                                         for m in ("default", "ours", "pml")) + ")"
         diff = difference(summary)
         lines.append("| " + " | ".join([
             f"{scale}-{dim}", size, f"{spec['classes']:,}", floor, seconds("default"), ratio("default", "floor"),
@@ -221,8 +231,10 @@ def main():
     parser.add_argument("--dims", nargs="+", default=[128, 512], type=int)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--repeats", default=1, type=int, help="Runs per method; times are medians.")
-    parser.add_argument("--tolerance", default=1e-6, type=float,
-                        help="Largest accepted difference between our values and AccuracyCalculator's.")
+    parser.add_argument("--tolerance", default=1e-5, type=float,
+                        help="Largest accepted difference between our values and AccuracyCalculator's: both rank "
+                             "by float32 distances, so items closer than float32 rounding may swap places "
+                             "(moving MAP@R or R-precision by about 1e-6 on CUB); recall@1 and NMI agree exactly.")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "SCALE", "DIM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
