@@ -13,6 +13,10 @@ import torch
 from utilities.errors import ConfigError
 
 
+# The miners that return (anchor, positive, negative) index triplets, usable by every tuple-based loss.
+TUPLE_MINERS = ("random", "semihard", "softhard", "distance", "rho_distance")
+
+
 class Criterion(torch.nn.Module):
     # Names of batchminers this loss accepts; empty means it mines internally or needs no tuples.
     ALLOWED_BATCHMINERS = ()

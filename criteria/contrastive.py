@@ -7,12 +7,12 @@ both means over all mined tuples, zero-loss pairs included.
 import torch
 
 from criteria import REGISTRY
-from criteria.base import Criterion
+from criteria.base import TUPLE_MINERS, Criterion
 
 
 @REGISTRY.register("contrastive")
 class ContrastiveLoss(Criterion):
-    ALLOWED_BATCHMINERS = ("random", "semihard", "softhard", "distance", "rho_distance")
+    ALLOWED_BATCHMINERS = TUPLE_MINERS
     REQUIRES_BATCHMINER = True
     DEFAULT_BATCHMINER = "distance"
 

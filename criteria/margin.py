@@ -12,12 +12,12 @@ it undivided but fails for nu != 0 (an undefined name), so it defines nothing to
 import torch
 
 from criteria import REGISTRY
-from criteria.base import Criterion
+from criteria.base import TUPLE_MINERS, Criterion
 
 
 @REGISTRY.register("margin")
 class MarginLoss(Criterion):
-    ALLOWED_BATCHMINERS = ("random", "semihard", "softhard", "distance", "rho_distance")
+    ALLOWED_BATCHMINERS = TUPLE_MINERS
     REQUIRES_BATCHMINER = True
     DEFAULT_BATCHMINER = "distance"
 

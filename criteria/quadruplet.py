@@ -12,12 +12,12 @@ import torch
 
 from batchminer import sample_one_per_row
 from criteria import REGISTRY
-from criteria.base import Criterion
+from criteria.base import TUPLE_MINERS, Criterion
 
 
 @REGISTRY.register("quadruplet")
 class QuadrupletLoss(Criterion):
-    ALLOWED_BATCHMINERS = ("random", "semihard", "softhard", "distance", "rho_distance")
+    ALLOWED_BATCHMINERS = TUPLE_MINERS
     REQUIRES_BATCHMINER = True
     DEFAULT_BATCHMINER = "distance"
 

@@ -10,7 +10,7 @@ runs train the same loss.
 import torch
 
 from criteria import REGISTRY
-from criteria.base import Criterion
+from criteria.base import TUPLE_MINERS, Criterion
 
 
 def signal_to_noise_ratio(anchor_embeds, other_embeds):
@@ -19,7 +19,7 @@ def signal_to_noise_ratio(anchor_embeds, other_embeds):
 
 @REGISTRY.register("snr")
 class SNRTripletLoss(Criterion):
-    ALLOWED_BATCHMINERS = ("random", "semihard", "softhard", "distance", "rho_distance")
+    ALLOWED_BATCHMINERS = TUPLE_MINERS
     REQUIRES_BATCHMINER = True
     DEFAULT_BATCHMINER = "distance"
 

@@ -6,12 +6,12 @@ batchminer, so the loss is exactly the mean hinge over what was mined (zero-loss
 import torch
 
 from criteria import REGISTRY
-from criteria.base import Criterion
+from criteria.base import TUPLE_MINERS, Criterion
 
 
 @REGISTRY.register("triplet")
 class TripletLoss(Criterion):
-    ALLOWED_BATCHMINERS = ("random", "semihard", "softhard", "distance", "rho_distance")
+    ALLOWED_BATCHMINERS = TUPLE_MINERS
     REQUIRES_BATCHMINER = True
     DEFAULT_BATCHMINER = "distance"
 
