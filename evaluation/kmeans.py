@@ -1,8 +1,9 @@
 """Seeded Faiss k-means (GPU when Faiss sees one) shared by all clustering metrics of an embedding space.
 
-At most N_ITER iterations: Faiss (1.10 and later) stops early once the objective no longer changes, which
-leaves the result unchanged. All points train (no subsampling); Faiss's defaults otherwise, as in Roth et al.'s
-code and pytorch-metric-learning's, so with the same seed the clusters are theirs.
+At most N_ITER iterations: recent Faiss (1.15 here) stops once the objective no longer changes, a fixed point, so
+the result is the same. All points train (no subsampling); otherwise Faiss's defaults, as in Roth et al.'s code,
+so with the same seed the clusters are his. pytorch-metric-learning's default differs (25 iterations, at most
+256 points per centroid).
 """
 import faiss
 import numpy as np

@@ -118,10 +118,11 @@ class _Scorer:
             self.gallery = gallery
             self.buffer = np.empty((rows, len(gallery)), dtype=np.float32)
             self.threads = max(1, torch.get_num_threads())
-            self.pool = ThreadPoolExecutor(self.threads)
-            self.blas_limit = threadpool_limits(limits=1, user_api="blas")
 
     def __enter__(self):
+        if self.device.type != "cuda":
+            self.pool = ThreadPoolExecutor(self.threads)
+            self.blas_limit = threadpool_limits(limits=1, user_api="blas")
         return self
 
     def __exit__(self, *exc_info):

@@ -12,7 +12,7 @@ runs each of these in a fresh process, so that each peak memory is its own:
   pml      AccuracyCalculator(precision_at_1, r_precision, mean_average_precision_at_r, NMI; k="max_bin_count"),
            its k-means set up like ours (Faiss, 20 iterations, seed 1234, no subsampling) so that NMI is the same
            computation. On In-Shop it clusters the queries only, so `ours` adds nmi on the queries alone there.
-It prints median times over --repeats, each method's peak memory above the loaded embeddings (RSS; on a GPU also
+It prints median times over --repeats, the median of the per-repeat ratios, each method's peak memory above the loaded embeddings (RSS; on a GPU also
 torch's peak device memory), the ratios, and the largest difference between `ours` and `pml` values; it exits
 non-zero if they differ by more than --tolerance. Other processes on the machine distort the times: run it when
 the machine is otherwise idle, with --repeats 3 or more.
@@ -181,6 +181,11 @@ def benchmark(scale, dim, repeats, methods):
             "gpu_peak_mib": results[0]["gpu_peak_mib"],
             "values": results[0]["values"],
         }
+    # Ratios per repeat, then their median: the two methods of a ratio ran back to back, under the same load.
+    for top, bottom in (("default", "floor"), ("pml", "ours")):
+        if top in runs and bottom in runs:
+            summary[f"{top}/{bottom}"] = statistics.median(
+                a["seconds"] / b["seconds"] for a, b in zip(runs[top], runs[bottom]))
     if "floor" in summary:
         floor = summary["floor"]
         floor["product_s"] = statistics.median(r["values"]["product_s"] for r in runs["floor"])
@@ -207,14 +212,12 @@ def table(rows):
             return f"{summary[method]['seconds']:.2f}" if method in summary else "-"
 
         def ratio(top, bottom):
-            if top in summary and bottom in summary:
-                return f"{summary[top]['seconds'] / summary[bottom]['seconds']:.2f}"
-            return "-"
+            return f"{summary[f'{top}/{bottom}']:.2f}" if f"{top}/{bottom}" in summary else "-"
 
         floor = (f"{summary['floor']['seconds']:.2f} ({summary['floor']['product_s']:.2f} + "
                  f"{summary['floor']['kmeans_s']:.2f})" if "floor" in summary else "-")
         peaks = "/".join(f"{summary[m]['peak_mib']:.0f}" if m in summary else "-" for m in ("default", "ours", "pml"))
-        if any(summary[m]["gpu_peak_mib"] is not None for m in summary):
+        if any(summary[m]["gpu_peak_mib"] is not None for m in METHODS if m in summary):
             peaks += " (GPU " + "/".join(f"{summary[m]['gpu_peak_mib']:.0f}" if m in summary else "-"
                                          for m in ("default", "ours", "pml")) + ")"
         diff = difference(summary)

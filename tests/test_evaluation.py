@@ -9,6 +9,7 @@ from pytorch_metric_learning.utils.inference import FaissKMeans
 from scipy.spatial.distance import cdist
 from scipy.stats import entropy
 from sklearn.metrics import normalized_mutual_info_score
+from threadpoolctl import threadpool_info
 
 import evaluation.knn
 from evaluation import embed, evaluate
@@ -141,6 +142,13 @@ def test_results_do_not_depend_on_chunking(integer_grid, clustered, monkeypatch)
         monkeypatch.setattr(evaluation.knn, "CHUNK_BYTES", 4 * len(x) * 61)  # chunks of at most 61 queries
         assert evaluate(names, x, y) == whole
         monkeypatch.undo()
+
+
+def test_search_restores_blas_threads(clustered):
+    # The CPU search runs single-threaded BLAS calls in its own threads; the process's settings must come back.
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    evaluate(["e_recall@1"], *clustered)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before
 
 
 def test_labels_are_kept_as_integers(clustered):
