@@ -9,15 +9,16 @@ the cutoff falls back to a uniform negative.
 import torch
 
 from batchminer import REGISTRY, pair_masks, sample_one_per_row
+from utilities.argtypes import positive_float
 
 
 @REGISTRY.register("distance")
 class DistanceWeightedMiner:
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--miner_distance_lower_cutoff", default=0.5, type=float,
+        group.add_argument("--miner_distance_lower_cutoff", default=0.5, type=positive_float,
                            help="Distances below this are clipped to it before weighting.")
-        group.add_argument("--miner_distance_upper_cutoff", default=1.4, type=float,
+        group.add_argument("--miner_distance_upper_cutoff", default=1.4, type=positive_float,
                            help="Negatives farther than this are never drawn (their loss would be zero).")
 
     def __init__(self, opt):

@@ -13,15 +13,16 @@ import torch
 
 from batchminer import REGISTRY, sample_one_per_row
 from batchminer.distance import DistanceWeightedMiner
+from utilities.argtypes import positive_float, probability
 
 
 @REGISTRY.register("rho_distance")
 class RhoDistanceMiner(DistanceWeightedMiner):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--miner_rho_distance_lower_cutoff", default=0.5, type=float,
+        group.add_argument("--miner_rho_distance_lower_cutoff", default=0.5, type=positive_float,
                            help="Distances below this are clipped to it before weighting.")
-        group.add_argument("--miner_rho_distance_cp", default=0.2, type=float,
+        group.add_argument("--miner_rho_distance_cp", default=0.2, type=probability,
                            help="Probability that an anchor's triplet is a push triplet (a, a, same-class sample).")
 
     def __init__(self, opt):

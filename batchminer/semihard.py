@@ -8,13 +8,14 @@ without a semihard negative falls back to a uniformly random negative. The margi
 import torch
 
 from batchminer import REGISTRY, pair_masks, sample_one_per_row
+from utilities.argtypes import nonnegative_float
 
 
 @REGISTRY.register("semihard")
 class SemihardMiner:
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--miner_semihard_margin", default=0.2, type=float,
+        group.add_argument("--miner_semihard_margin", default=0.2, type=nonnegative_float,
                            help="Negatives n with d(a,p) < d(a,n) < d(a,p) + margin are semihard.")
 
     def __init__(self, opt):

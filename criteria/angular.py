@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from criteria import REGISTRY
 from criteria.base import Criterion, masked_log1p_sum_exp
 from criteria.npair import npair_term
+from utilities.argtypes import nonnegative_float, positive_float
 
 
 @REGISTRY.register("angular")
@@ -25,10 +26,24 @@ class AngularLoss(Criterion):
 
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_angular_alpha", default=45.0, type=float, help="Angle bound alpha in degrees.")
-        group.add_argument("--loss_angular_npair_ang_weight", default=2.0, type=float,
+        import argparse
+
+        def acute_angle(text):
+            """Degrees strictly between 0 and 90: the loss uses tan(alpha), positive and finite only there."""
+            try:
+                value = positive_float(text)
+            except argparse.ArgumentTypeError:
+                value = None
+            if value is None or value >= 90:
+                raise argparse.ArgumentTypeError(
+                    f"expected an angle in degrees strictly between 0 and 90, got {text!r}")
+            return value
+
+        group.add_argument("--loss_angular_alpha", default=45.0, type=acute_angle,
+                           help="Angle bound alpha in degrees, strictly between 0 and 90.")
+        group.add_argument("--loss_angular_npair_ang_weight", default=2.0, type=nonnegative_float,
                            help="Weight of the angular term relative to the N-pair term.")
-        group.add_argument("--loss_angular_npair_l2", default=0.005, type=float,
+        group.add_argument("--loss_angular_npair_l2", default=0.005, type=nonnegative_float,
                            help="Weight of the mean embedding norm (the N-pair term sees unnormalised embeddings).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from criteria import REGISTRY
 from criteria.base import Criterion
+from utilities.argtypes import nonnegative_float, positive_float
 
 # acos has an infinite slope at +-1; keeping the cosine this far inside leaves values unchanged to float precision.
 COSINE_LIMIT = 1 - 1e-7
@@ -27,10 +28,10 @@ COSINE_LIMIT = 1 - 1e-7
 class ArcFaceLoss(Criterion):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_arcface_angular_margin", default=0.5, type=float,
+        group.add_argument("--loss_arcface_angular_margin", default=0.5, type=nonnegative_float,
                            help="Angular margin m in radians.")
-        group.add_argument("--loss_arcface_feature_scale", default=16.0, type=float, help="Logit scale s.")
-        group.add_argument("--loss_arcface_lrmulti", default=50.0, type=float,
+        group.add_argument("--loss_arcface_feature_scale", default=16.0, type=positive_float, help="Logit scale s.")
+        group.add_argument("--loss_arcface_lrmulti", default=50.0, type=positive_float,
                            help="Learning-rate multiplier for the class weights (Roth: 5e-4 at base lr 1e-5).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

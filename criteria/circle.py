@@ -12,14 +12,15 @@ from batchminer import pair_masks
 from criteria import REGISTRY
 from criteria.base import Criterion
 from criteria.lifted import masked_logsumexp
+from utilities.argtypes import nonnegative_float, positive_float
 
 
 @REGISTRY.register("circle")
 class CircleLoss(Criterion):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_circle_m", default=0.25, type=float, help="Relaxation margin m.")
-        group.add_argument("--loss_circle_gamma", default=256.0, type=float, help="Scale gamma.")
+        group.add_argument("--loss_circle_m", default=0.25, type=nonnegative_float, help="Relaxation margin m.")
+        group.add_argument("--loss_circle_gamma", default=256.0, type=positive_float, help="Scale gamma.")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):
         super().__init__(batchminer)

@@ -8,6 +8,7 @@ import torch
 
 from criteria import REGISTRY
 from criteria.base import TUPLE_MINERS, Criterion
+from utilities.argtypes import nonnegative_float
 
 
 @REGISTRY.register("contrastive")
@@ -18,9 +19,9 @@ class ContrastiveLoss(Criterion):
 
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_contrastive_pos_margin", default=0.0, type=float,
+        group.add_argument("--loss_contrastive_pos_margin", default=0.0, type=nonnegative_float,
                            help="Positive pairs closer than this cost nothing.")
-        group.add_argument("--loss_contrastive_neg_margin", default=1.0, type=float,
+        group.add_argument("--loss_contrastive_neg_margin", default=1.0, type=nonnegative_float,
                            help="Negative pairs farther than this cost nothing.")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

@@ -13,13 +13,26 @@ import torch.nn.functional as F
 
 from criteria import REGISTRY
 from criteria.base import Criterion
+from utilities.argtypes import positive_int
 
 
 @REGISTRY.register("histogram")
 class HistogramLoss(Criterion):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_histogram_nbins", default=65, type=int,
+        import argparse
+
+        def node_count(text):
+            """An integer >= 2: the nodes include -1 and 1."""
+            try:
+                value = positive_int(text)
+            except argparse.ArgumentTypeError:
+                value = None
+            if value is None or value < 2:
+                raise argparse.ArgumentTypeError(f"expected an integer >= 2 (nodes at -1 and 1), got {text!r}")
+            return value
+
+        group.add_argument("--loss_histogram_nbins", default=65, type=node_count,
                            help="Number of histogram nodes on [-1, 1] (nbins - 1 intervals), as in Roth.")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

@@ -11,6 +11,7 @@ import torch
 
 from criteria import REGISTRY
 from criteria.base import Criterion
+from utilities.argtypes import nonnegative_float
 
 
 def masked_logsumexp(values, mask):
@@ -26,8 +27,9 @@ class LiftedStructureLoss(Criterion):
 
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_lifted_neg_margin", default=1.0, type=float, help="Margin on negative distances.")
-        group.add_argument("--loss_lifted_l2", default=0.005, type=float,
+        group.add_argument("--loss_lifted_neg_margin", default=1.0, type=nonnegative_float,
+                           help="Margin on negative distances.")
+        group.add_argument("--loss_lifted_l2", default=0.005, type=nonnegative_float,
                            help="Weight of the mean embedding norm (embeddings are not normalised).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

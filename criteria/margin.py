@@ -6,13 +6,22 @@ For each mined (a, p, n), with Euclidean distances d and beta the boundary of th
 the nu term (pulling the boundaries down) only when beta is learned. beta starts at --loss_margin_beta for every
 training class and is learned with its own learning rate and no weight decay (as in Roth's code), or stays one constant
 with --loss_margin_beta_constant.
-The nu term is divided by the pair count as in the authors' code and pytorch-metric-learning; Roth's code means to add
-it undivided but fails for nu != 0 (an undefined name), so it defines nothing to follow there.
+
+Normalisation. The divisor counts active *terms*: a triplet whose pos and neg hinges are both non-zero counts twice.
+This is the authors' MXNet code (its `pair_cnt` sums the float 0/1 masks `(pos_loss > 0) + (neg_loss > 0)`) and
+pytorch-metric-learning's MarginLoss (number of non-zero pos terms plus number of non-zero neg terms). Roth's
+criteria/margin.py writes the same expression on torch bool tensors, where `+` is a logical OR, so his divisor is the
+number of *triplets* with at least one active term; where both hinges are active in many triplets his loss is larger
+than this one by up to a factor of 2 (a rescaling of the gradient, not of its direction). We keep the authors' count.
+The nu term is divided by the same count as in the authors' code and pytorch-metric-learning; Roth's code means to add
+it undivided but fails for nu != 0 (it assigns `beta_regularization_loss` and reads `beta_regularisation_loss`), so it
+defines nothing to follow there.
 """
 import torch
 
 from criteria import REGISTRY
 from criteria.base import TUPLE_MINERS, Criterion
+from utilities.argtypes import nonnegative_float, positive_float
 
 
 @REGISTRY.register("margin")
@@ -23,11 +32,14 @@ class MarginLoss(Criterion):
 
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_margin_margin", default=0.2, type=float, help="Margin around the boundary beta.")
-        group.add_argument("--loss_margin_beta", default=1.2, type=float, help="Initial class boundary beta.")
-        group.add_argument("--loss_margin_beta_lr", default=0.0005, type=float,
+        group.add_argument("--loss_margin_margin", default=0.2, type=nonnegative_float,
+                           help="Margin around the boundary beta.")
+        group.add_argument("--loss_margin_beta", default=1.2, type=nonnegative_float,
+                           help="Initial class boundary beta.")
+        group.add_argument("--loss_margin_beta_lr", default=0.0005, type=positive_float,
                            help="Learning rate of the per-class betas.")
-        group.add_argument("--loss_margin_nu", default=0.0, type=float, help="Weight of the beta regulariser.")
+        group.add_argument("--loss_margin_nu", default=0.0, type=nonnegative_float,
+                           help="Weight of the beta regulariser.")
         group.add_argument("--loss_margin_beta_constant", action="store_true",
                            help="Keep beta fixed and shared by all classes instead of learning one per class.")
 

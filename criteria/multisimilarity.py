@@ -3,24 +3,32 @@
 On cosine similarities S, for anchor i with positives P_i and negatives N_i:
   mining keeps negative k if S_ik + margin > min_{j in P_i} S_ij and positive j if S_ij - margin < max_{k in N_i} S_ik;
   L_i = 1/alpha * log(1 + sum_{kept j} exp(-alpha (S_ij - thresh))) + 1/beta * log(1 + sum_{kept k} exp(beta (S_ik - thresh)))
-with alpha = pos weight, beta = neg weight. The loss is the mean of L_i over anchors that keep at least one positive
-and one negative (as in the authors' and Roth's code); a batch with none gives zero.
+with alpha = pos weight, beta = neg weight. The loss is the mean of L_i over the anchors that keep at least one positive
+and one negative, as in Roth et al.'s criteria/multisimilarity.py; a batch with no such anchor gives zero (where Roth's
+code fails on an empty stack). The authors' code (msight-tech/research-ms-loss, ret_benchmark/losses/
+multi_similarity_loss.py) skips the same anchors but divides the sum of L_i by the batch size, so an anchor without
+kept pairs counts as a zero there, as in pytorch-metric-learning's mean over all anchors: its loss is ours times
+(number of valid anchors / batch size), equal whenever every anchor keeps pairs. The authors' code also tells
+positives from the anchor itself by similarity (S < 1 - 1e-5), which drops exact duplicates too; here by index.
 """
 import torch
 import torch.nn.functional as F
 
 from criteria import REGISTRY
 from criteria.base import Criterion, masked_log1p_sum_exp
+from utilities.argtypes import finite_float, nonnegative_float, positive_float
 
 
 @REGISTRY.register("multisimilarity")
 class MultiSimilarityLoss(Criterion):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_multisimilarity_pos_weight", default=2.0, type=float, help="alpha.")
-        group.add_argument("--loss_multisimilarity_neg_weight", default=40.0, type=float, help="beta.")
-        group.add_argument("--loss_multisimilarity_margin", default=0.1, type=float, help="Pair-mining margin.")
-        group.add_argument("--loss_multisimilarity_thresh", default=0.5, type=float, help="Similarity offset lambda.")
+        group.add_argument("--loss_multisimilarity_pos_weight", default=2.0, type=positive_float, help="alpha.")
+        group.add_argument("--loss_multisimilarity_neg_weight", default=40.0, type=positive_float, help="beta.")
+        group.add_argument("--loss_multisimilarity_margin", default=0.1, type=nonnegative_float,
+                           help="Pair-mining margin.")
+        group.add_argument("--loss_multisimilarity_thresh", default=0.5, type=finite_float,
+                           help="Similarity offset lambda.")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):
         super().__init__(batchminer)

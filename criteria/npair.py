@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from criteria import REGISTRY
 from criteria.base import Criterion
+from utilities.argtypes import nonnegative_float
 
 
 def npair_term(batch, anchors, positives, negatives):
@@ -35,7 +36,7 @@ class NPairLoss(Criterion):
 
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_npair_l2", default=0.005, type=float,
+        group.add_argument("--loss_npair_l2", default=0.005, type=nonnegative_float,
                            help="Weight of the mean embedding norm (embeddings are not normalised).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

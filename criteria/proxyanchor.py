@@ -12,15 +12,16 @@ import torch.nn.functional as F
 
 from criteria import REGISTRY
 from criteria.base import Criterion, masked_log1p_sum_exp
+from utilities.argtypes import nonnegative_float, positive_float
 
 
 @REGISTRY.register("proxyanchor")
 class ProxyAnchorLoss(Criterion):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_proxyanchor_alpha", default=32.0, type=float, help="Scale alpha.")
-        group.add_argument("--loss_proxyanchor_delta", default=0.1, type=float, help="Margin delta.")
-        group.add_argument("--loss_proxyanchor_lrmulti", default=100.0, type=float,
+        group.add_argument("--loss_proxyanchor_alpha", default=32.0, type=positive_float, help="Scale alpha.")
+        group.add_argument("--loss_proxyanchor_delta", default=0.1, type=nonnegative_float, help="Margin delta.")
+        group.add_argument("--loss_proxyanchor_lrmulti", default=100.0, type=positive_float,
                            help="Learning-rate multiplier for the proxies (authors: 100).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from criteria import REGISTRY
 from criteria.base import Criterion
+from utilities.argtypes import positive_float
 from utilities.errors import ConfigError
 
 
@@ -19,9 +20,9 @@ from utilities.errors import ConfigError
 class ProxyNCALoss(Criterion):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_proxynca_lrmulti", default=50.0, type=float,
+        group.add_argument("--loss_proxynca_lrmulti", default=50.0, type=positive_float,
                            help="Learning-rate multiplier for the proxies (Roth: 50).")
-        group.add_argument("--loss_proxynca_scale", default=3.0, type=float,
+        group.add_argument("--loss_proxynca_scale", default=3.0, type=positive_float,
                            help="Length of embeddings and proxies after normalisation (Roth: 3).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

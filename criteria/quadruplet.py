@@ -13,6 +13,7 @@ import torch
 from batchminer import sample_one_per_row
 from criteria import REGISTRY
 from criteria.base import TUPLE_MINERS, Criterion
+from utilities.argtypes import nonnegative_float
 
 
 @REGISTRY.register("quadruplet")
@@ -23,9 +24,9 @@ class QuadrupletLoss(Criterion):
 
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_quadruplet_margin_alpha_1", default=0.2, type=float,
+        group.add_argument("--loss_quadruplet_margin_alpha_1", default=0.2, type=nonnegative_float,
                            help="Margin of the triplet term d(a,p) vs d(a,n).")
-        group.add_argument("--loss_quadruplet_margin_alpha_2", default=0.2, type=float,
+        group.add_argument("--loss_quadruplet_margin_alpha_2", default=0.2, type=nonnegative_float,
                            help="Margin of the quadruplet term d(a,p) vs d(n,f).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

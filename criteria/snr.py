@@ -11,6 +11,7 @@ import torch
 
 from criteria import REGISTRY
 from criteria.base import TUPLE_MINERS, Criterion
+from utilities.argtypes import nonnegative_float
 
 
 def signal_to_noise_ratio(anchor_embeds, other_embeds):
@@ -25,8 +26,9 @@ class SNRTripletLoss(Criterion):
 
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_snr_margin", default=0.2, type=float, help="Hinge margin on SNR distances.")
-        group.add_argument("--loss_snr_reg_lambda", default=0.005, type=float,
+        group.add_argument("--loss_snr_margin", default=0.2, type=nonnegative_float,
+                           help="Hinge margin on SNR distances.")
+        group.add_argument("--loss_snr_reg_lambda", default=0.005, type=nonnegative_float,
                            help="Weight of the zero-mean regulariser (taken as 0 with --batch_mining distance).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

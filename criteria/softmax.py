@@ -14,14 +14,16 @@ import torch.nn.functional as F
 
 from criteria import REGISTRY
 from criteria.base import Criterion
+from utilities.argtypes import positive_float
 
 
 @REGISTRY.register("softmax")
 class NormalizedSoftmaxLoss(Criterion):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_softmax_temperature", default=0.05, type=float, help="Softmax temperature T.")
-        group.add_argument("--loss_softmax_lrmulti", default=1.0, type=float,
+        group.add_argument("--loss_softmax_temperature", default=0.05, type=positive_float,
+                           help="Softmax temperature T.")
+        group.add_argument("--loss_softmax_lrmulti", default=1.0, type=positive_float,
                            help="Learning-rate multiplier for the class weights (Roth: 1e-5 at base lr 1e-5).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from criteria import REGISTRY
 from criteria.base import Criterion
+from utilities.argtypes import nonnegative_float, positive_float, positive_int
 
 # The authors' epsilon: keeps the square root differentiable when two centres coincide.
 DISTANCE_EPS = 1e-5
@@ -28,14 +29,15 @@ DISTANCE_EPS = 1e-5
 class SoftTripleLoss(Criterion):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_softtriplet_n_centroids", default=2, type=int, help="Centres per class K.")
-        group.add_argument("--loss_softtriplet_margin_delta", default=0.01, type=float, help="Margin delta.")
-        group.add_argument("--loss_softtriplet_gamma", default=0.1, type=float,
+        group.add_argument("--loss_softtriplet_n_centroids", default=2, type=positive_int, help="Centres per class K.")
+        group.add_argument("--loss_softtriplet_margin_delta", default=0.01, type=nonnegative_float,
+                           help="Margin delta.")
+        group.add_argument("--loss_softtriplet_gamma", default=0.1, type=positive_float,
                            help="Temperature gamma of the soft assignment to a class's centres.")
-        group.add_argument("--loss_softtriplet_lambda", default=8.0, type=float, help="Logit scale lambda.")
-        group.add_argument("--loss_softtriplet_reg_weight", default=0.2, type=float,
+        group.add_argument("--loss_softtriplet_lambda", default=8.0, type=positive_float, help="Logit scale lambda.")
+        group.add_argument("--loss_softtriplet_reg_weight", default=0.2, type=nonnegative_float,
                            help="Weight tau of the centre-merging regulariser.")
-        group.add_argument("--loss_softtriplet_lrmulti", default=1.0, type=float,
+        group.add_argument("--loss_softtriplet_lrmulti", default=1.0, type=positive_float,
                            help="Learning-rate multiplier for the centres (Roth: 1).")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):

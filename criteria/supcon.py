@@ -10,13 +10,14 @@ import torch.nn.functional as F
 from batchminer import pair_masks
 from criteria import REGISTRY
 from criteria.base import Criterion
+from utilities.argtypes import positive_float
 
 
 @REGISTRY.register("supcon")
 class SupConLoss(Criterion):
     @staticmethod
     def add_arguments(group):
-        group.add_argument("--loss_supcon_temperature", default=0.1, type=float, help="Temperature T.")
+        group.add_argument("--loss_supcon_temperature", default=0.1, type=positive_float, help="Temperature T.")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):
         super().__init__(batchminer)

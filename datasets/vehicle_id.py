@@ -18,6 +18,7 @@ import numpy as np
 
 from datasets import REGISTRY
 from datasets.base import DiskDataset, EvalSplit, Split
+from utilities.argtypes import nonnegative_int
 from utilities.errors import ConfigError
 
 TEST_LISTS = {"small": "test_list_800.txt", "medium": "test_list_1600.txt", "large": "test_list_2400.txt"}
@@ -47,7 +48,7 @@ class VehicleID(DiskDataset):
         group.add_argument("--dataset_vehicle_id_test_set", default=DEFAULT_TEST_SET, choices=sorted(TEST_LISTS),
                            help="VehicleID test list: small (800 vehicles), medium (1,600) or large (2,400); "
                                 "default %(default)s.")
-        group.add_argument("--dataset_vehicle_id_gallery_seed", default=DEFAULT_GALLERY_SEED, type=int,
+        group.add_argument("--dataset_vehicle_id_gallery_seed", default=DEFAULT_GALLERY_SEED, type=nonnegative_int,
                            help="Seed of the draw of one gallery image per test vehicle (independent of --seed); "
                                 "default %(default)s.")
 

@@ -87,13 +87,18 @@ def test_rho_distance_push_triplets_pair_the_anchor_with_itself_against_a_positi
     check_tuples(anchors[~push], positives[~push], negatives[~push], labels)
 
 
-def test_triplet_loss_on_a_push_triplet_is_margin_minus_the_positive_distance():
-    opt = options("--loss", "triplet", "--miner_rho_distance_cp", "1")
+@pytest.mark.parametrize("distance, expected", [
+    # Anchors 0, 1 push each other 0.05 apart (hinge 0.2 - 0.05^2 squared, 0.2 - 0.05 plain); anchors 2, 3 coincide
+    # (hinge 0.2 either way, with a finite gradient at zero distance).
+    ("squared", (0.1975 * 2 + 0.2 * 2) / 4),
+    ("euclidean", (0.15 * 2 + 0.2 * 2) / 4),
+])
+def test_triplet_loss_on_a_push_triplet_is_margin_minus_the_positive_distance(distance, expected):
+    opt = options("--loss", "triplet", "--miner_rho_distance_cp", "1", "--loss_triplet_distance", distance)
     loss_fn = criteria.select("triplet", opt, num_classes=2, embed_dim=2,
                               batchminer=batchminer.select("rho_distance", opt))
     embeds = on_line(0.0, 0.05, 1.0, 1.0).requires_grad_()
     loss = loss_fn(embeds, torch.tensor([0, 0, 1, 1]))
     loss.backward()
-    # Anchors 0, 1 push each other 0.05 apart (hinge 0.15); anchors 2, 3 coincide (hinge 0.2).
-    assert loss.item() == pytest.approx((0.15 * 2 + 0.2 * 2) / 4)
+    assert loss.item() == pytest.approx(expected)
     assert torch.isfinite(embeds.grad).all()

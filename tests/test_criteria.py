@@ -38,8 +38,9 @@ def test_multisimilarity_matches_pytorch_metric_learning(seed):
     ours = criteria.select("multisimilarity", opt, num_classes=8, embed_dim=16)
     pml_loss = pml_losses.MultiSimilarityLoss(alpha=2, beta=40, base=0.5)
     pml_miner = pml_miners.MultiSimilarityMiner(epsilon=0.1)
-    # PML averages over all anchors (an anchor without mined pairs counts as 0); ours, like the authors' code,
-    # averages over anchors that keep both a positive and a negative. With every anchor valid they coincide.
+    # PML, like the MS authors' code (sum / batch size), averages over all anchors, an anchor without mined pairs
+    # counting as 0; ours, like Roth's code, averages over the anchors that keep both a positive and a negative.
+    # With every anchor valid they coincide.
     similarity = embeds @ embeds.T
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(len(labels), dtype=torch.bool)
@@ -71,19 +72,67 @@ class FixedMiner:
         return self.tuples
 
 
-def test_triplet_hand_computed_and_against_pml():
+def triplet_hand_case():
     embeds = torch.tensor([[0.0, 0.0], [0.3, 0.0], [0.0, 0.4], [1.0, 0.0]], dtype=torch.float64)
     labels = torch.tensor([0, 0, 1, 1])
     tuples = (torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([2, 3]))
-    loss = criteria.select("triplet", options(), num_classes=2, embed_dim=2, batchminer=FixedMiner(tuples))
-    # (0,1,2): d_ap = 0.3, d_an = 0.4 -> 0.3 - 0.4 + 0.2 = 0.1; (1,0,3): d_ap = 0.3, d_an = 0.7 -> 0 (hinge).
+    return embeds, labels, tuples
+
+
+# Triplets (0,1,2) and (1,0,3) of triplet_hand_case, margin 0.2:
+#   squared:   0.3^2 - 0.4^2 + 0.2 = 0.13 and 0.3^2 - 0.7^2 + 0.2 = -0.2 -> 0; mean 0.065.
+#   euclidean: 0.3   - 0.4   + 0.2 = 0.1  and 0.3   - 0.7   + 0.2 = -0.2 -> 0; mean 0.05.
+@pytest.mark.parametrize("flags, expected", [((), 0.065), (("--loss_triplet_distance", "squared"), 0.065),
+                                             (("--loss_triplet_distance", "euclidean"), 0.05)])
+def test_triplet_hand_computed(flags, expected):
+    embeds, labels, tuples = triplet_hand_case()
+    loss = criteria.select("triplet", options(*flags), num_classes=2, embed_dim=2, batchminer=FixedMiner(tuples))
     value, grad = loss_and_grad(loss, embeds, labels)
-    assert value.item() == pytest.approx(0.05, rel=1e-12)
-    pml = pml_losses.TripletMarginLoss(margin=0.2, distance=LpDistance(normalize_embeddings=False),
+    assert value.item() == pytest.approx(expected, rel=1e-12)
+    # Only triplet (0,1,2) is active; its hinge is D(0,1) - D(0,2), halved by the mean over the two triplets.
+    a, p, n = embeds[0], embeds[1], embeds[2]
+    if loss.distance == "squared":
+        grad_a, grad_p, grad_n = (2 * (a - p) - 2 * (a - n)) / 2, -2 * (a - p) / 2, 2 * (a - n) / 2
+    else:
+        unit_ap, unit_an = (a - p) / (a - p).norm(), (a - n) / (a - n).norm()
+        grad_a, grad_p, grad_n = (unit_ap - unit_an) / 2, -unit_ap / 2, unit_an / 2
+    torch.testing.assert_close(grad, torch.stack([grad_a, grad_p, grad_n, torch.zeros(2, dtype=torch.float64)]))
+
+
+@pytest.mark.parametrize("distance, power", [("squared", 2), ("euclidean", 1)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_triplet_matches_pytorch_metric_learning(distance, power, seed):
+    # PML's TripletMarginLoss hinges LpDistance(power=1) by default; power=2 is the squared form. MeanReducer averages
+    # over every triplet, zero-loss ones included, as ours does (PML's default reducer skips the zeros).
+    embeds, labels = clustered_batch(seed=seed, spread=1.0)
+    tuples = batchminer.select("random", options())(embeds, labels)
+    opt = options("--loss_triplet_distance", distance, "--loss_triplet_margin", "0.3")
+    loss = criteria.select("triplet", opt, num_classes=8, embed_dim=16, batchminer=FixedMiner(tuples))
+    pml = pml_losses.TripletMarginLoss(margin=0.3, distance=LpDistance(normalize_embeddings=False, p=2, power=power),
                                        reducer=MeanReducer())
+    value, grad = loss_and_grad(loss, embeds, labels)
     ref_value, ref_grad = loss_and_grad(lambda x, y: pml(x, y, tuples), embeds, labels)
+    assert 0 < value.item()
     torch.testing.assert_close(value, ref_value)
     torch.testing.assert_close(grad, ref_grad)
+
+
+def test_triplet_hand_case_against_pml_in_both_forms():
+    embeds, labels, tuples = triplet_hand_case()
+    for distance, power in [("squared", 2), ("euclidean", 1)]:
+        loss = criteria.select("triplet", options("--loss_triplet_distance", distance), num_classes=2, embed_dim=2,
+                               batchminer=FixedMiner(tuples))
+        pml = pml_losses.TripletMarginLoss(margin=0.2, reducer=MeanReducer(),
+                                           distance=LpDistance(normalize_embeddings=False, p=2, power=power))
+        value, grad = loss_and_grad(loss, embeds, labels)
+        ref_value, ref_grad = loss_and_grad(lambda x, y: pml(x, y, tuples), embeds, labels)
+        torch.testing.assert_close(value, ref_value)
+        torch.testing.assert_close(grad, ref_grad)
+
+
+def test_triplet_default_is_squared_with_roths_margin():
+    opt = options()
+    assert (opt.loss_triplet_distance, opt.loss_triplet_margin) == ("squared", 0.2)
 
 
 def test_unknown_loss_lists_valid_names():

@@ -127,6 +127,17 @@ def test_margin_without_active_pairs_is_zero():
     assert loss.item() == 0.0 and embeds.grad.abs().sum() == 0
 
 
+def test_margin_divides_by_active_terms_not_by_triplets_with_an_active_term():
+    # beta 1.2 (constant), margin 0.2. Triplet (0,1,2): d(a,p) = 1.5 -> pos 0.5, d(a,n) = 0.5 -> neg 0.9, both active.
+    # Triplet (0,3,2): d(a,p) = 0.2 -> pos 0, neg 0.9 active. Terms: 3 active (authors, PML, ours) -> 2.3 / 3; Roth's
+    # bool OR counts the 2 triplets with any active term -> 2.3 / 2.
+    embeds = torch.tensor([[0.0, 0.0], [1.5, 0.0], [0.0, 0.5], [0.2, 0.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 0])
+    tuples = (torch.tensor([0, 0]), torch.tensor([1, 3]), torch.tensor([2, 2]))
+    loss = build("margin", "--loss_margin_beta_constant", miner=FixedTuples("distance", tuples), num_classes=2)
+    assert loss(embeds, labels).item() == pytest.approx((0.5 + 0.9 + 0.9) / 3, rel=1e-12)
+
+
 def quadruplet_hand_batch():
     # Classes 0, 0, 1, 2. For (0, 1, 2) the only item of a class other than a's (0) and n's (1) is 3; for (1, 0, 3) it
     # is 2: the fourth items are determined.
@@ -151,7 +162,9 @@ def test_quadruplet_with_two_classes_reduces_to_the_triplet_loss():
     embeds, labels = clustered_batch(n_classes=2, seed=3, spread=1.0)
     tuples = mined("random", embeds, labels)
     quadruplet = build("quadruplet", miner=FixedTuples("distance", tuples), num_classes=2)
-    triplet = build("triplet", miner=FixedTuples("distance", tuples), num_classes=2)
+    # The quadruplet loss hinges plain Euclidean distances (Roth), so it reduces to the triplet loss's euclidean form.
+    triplet = build("triplet", "--loss_triplet_distance", "euclidean", miner=FixedTuples("distance", tuples),
+                    num_classes=2)
     torch.testing.assert_close(quadruplet(embeds, labels), triplet(embeds, labels))
 
 
