@@ -13,6 +13,8 @@ import json
 import logging
 import os
 
+from utilities.options import saved_options
+
 LOG = logging.getLogger(__name__)
 
 
@@ -30,7 +32,8 @@ def create_run_dir(save_path, dataset, group, seed):
 
 
 def write_options(run_dir, opt):
-    options = vars(opt)
+    """options.json and options.txt, without secrets (see utilities/options.py)."""
+    options = saved_options(opt)
     with open(os.path.join(run_dir, "options.json"), "w") as f:
         json.dump(options, f, indent=2, sort_keys=True)
     with open(os.path.join(run_dir, "options.txt"), "w") as f:
@@ -102,31 +105,18 @@ class RunLogger:
             self.online.log({f"{name}/{key}": value for key, value in values.items()}, epoch)
 
     def plot(self):
-        """Redraw every progression plot from the CSVs (cheap: a few dozen points each)."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        """Redraw every progression plot from the CSVs (cheap: a few dozen points each), one panel per family."""
+        from utilities.plots import plot_progression
 
         for name in self.existing_tables():
-            rows = self.table(name).rows()
-            columns = [key for key in rows[0] if key != "epoch"] if rows else []
-            if not columns:
-                continue
-            fig, ax = plt.subplots(figsize=(7, 4))
-            epochs = [row["epoch"] for row in rows]
-            for column in columns:
-                ax.plot(epochs, [row[column] for row in rows], marker="o", label=column)
-            ax.set_xlabel("epoch")
-            ax.set_title(name)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize="small", ncol=2)
-            fig.tight_layout()
-            fig.savefig(os.path.join(self.run_dir, f"progression_{name}.png"), dpi=90)
-            plt.close(fig)
+            plot_progression(self.table(name).rows(), name, os.path.join(self.run_dir, f"progression_{name}.png"))
 
     def write_summary(self, summary):
-        with open(os.path.join(self.run_dir, "summary.json"), "w") as f:
+        """summary.json, replaced atomically: a reader (or a kill) never sees half of it."""
+        path = os.path.join(self.run_dir, "summary.json")
+        with open(path + ".tmp", "w") as f:
             json.dump(summary, f, indent=2)
+        os.replace(path + ".tmp", path)
         if self.online is not None:
             self.online.summary(summary)
 
