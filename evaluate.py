@@ -22,16 +22,12 @@ import os
 import pickle
 import sys
 
-import numpy as np
-import torch
-
-import architectures
-import datasets
-import evaluation
 import parameters
-from datasets.base import DiskDataset, evaluation_loader
-from utilities import checkpoint
 from utilities.errors import ConfigError
+from utilities.registry import add_static_arguments, static_names
+
+# The command line is parsed before numpy, torch and the components are imported (see main.py), so --help and a bad
+# flag answer at once; the heavy modules are imported where they are used.
 
 LOG = logging.getLogger("evaluate")
 
@@ -50,7 +46,7 @@ def build_parser():
     inputs.add_argument("--query_labels", default="", type=str, help="Integer class labels [Q] (.npy) of the queries.")
     data = parser.add_argument_group("Checkpoint evaluation (a flag left out takes the run's value, if it has one)")
     data.add_argument("--dataset", default="", type=str,
-                      help="Dataset to evaluate on: " + ", ".join(datasets.REGISTRY.names()) + ". With --embeddings "
+                      help="Dataset to evaluate on: " + ", ".join(static_names("datasets")) + ". With --embeddings "
                            "it only picks the default recall@k list.")
     data.add_argument("--source_path", type=str, help="Folder holding one sub-folder per dataset.")
     data.add_argument("--split", default="test", type=str,
@@ -58,7 +54,7 @@ def build_parser():
     data.add_argument("--evaltype", default="embeds", choices=["embeds", "features"],
                       help="Model output to evaluate: the embedding (default) or the pooled backbone features.")
     data.add_argument("--num_workers", type=int, help="Data-loading worker processes.")
-    datasets.REGISTRY.add_arguments(parser, "Dataset")
+    add_static_arguments(parser, "datasets", "Dataset")
     output = parser.add_argument_group("Metrics and output")
     output.add_argument("--metrics", nargs="+", default=None, type=str,
                         help="Metric names, e.g. e_recall@1 nmi mAP_R; default: the training default for the "
@@ -76,6 +72,10 @@ def parse_options(argv):
     if bool(opt.checkpoint) == bool(opt.embeddings):
         raise ConfigError("Give either --checkpoint RUN/checkpoint_*.pth or --embeddings X.npy --labels y.npy.")
     if not opt.checkpoint:
+        if not opt.labels:
+            raise ConfigError("--embeddings needs --labels: the class label of every row.")
+        if bool(opt.query_embeddings) != bool(opt.query_labels):
+            raise ConfigError("--query_embeddings and --query_labels go together.")
         return opt, None
     if opt.labels or opt.query_embeddings or opt.query_labels:
         raise ConfigError("--labels and --query_* go with --embeddings, not --checkpoint: a checkpoint is evaluated "
@@ -88,6 +88,7 @@ def parse_options(argv):
 
 
 def load_checkpoint(path):
+    from utilities import checkpoint
     if not os.path.isfile(path):
         raise ConfigError(f"--checkpoint {path}: no such file; expected <save_path>/<dataset>/<group>_s<seed>/"
                           f"checkpoint_last.pth or checkpoint_best_<metric>.pth written by main.py.")
@@ -102,6 +103,7 @@ def load_checkpoint(path):
 
 
 def load_array(path, flag):
+    import numpy as np
     if not os.path.isfile(path):
         raise ConfigError(f"{flag} {path}: no such file; expected a NumPy array saved with numpy.save (.npy).")
     try:
@@ -115,6 +117,7 @@ def load_array(path, flag):
 
 def checked_pair(embeddings_flag, labels_flag, opt):
     """(embeddings float32 [N, D], labels int64 [N]) loaded from the two flags' files, validated."""
+    import numpy as np
     embeddings_path, labels_path = getattr(opt, embeddings_flag), getattr(opt, labels_flag)
     if not labels_path:
         raise ConfigError(f"--{embeddings_flag} needs --{labels_flag}: the class label of every row.")
@@ -136,6 +139,9 @@ def checked_pair(embeddings_flag, labels_flag, opt):
 
 
 def evaluate_embeddings(opt, metrics):
+    import numpy as np
+
+    import evaluation
     if bool(opt.query_embeddings) != bool(opt.query_labels):
         raise ConfigError("--query_embeddings and --query_labels go together.")
     gallery = checked_pair("embeddings", "labels", opt)
@@ -153,6 +159,8 @@ def evaluate_embeddings(opt, metrics):
 def embed_split(model, split, transform, opt, device):
     """(--evaltype outputs, labels) of one Split, batched and cast like the training loop's evaluation, so that
     the numbers are the run's own."""
+    import evaluation
+    from datasets.base import evaluation_loader
     loader = evaluation_loader(split, transform, opt, device)
     amp = opt.amp and device.type == "cuda"
     outputs, labels = evaluation.embed(model, loader, device, amp=amp, keys=(opt.evaltype,))
@@ -160,6 +168,11 @@ def embed_split(model, split, transform, opt, device):
 
 
 def evaluate_checkpoint(opt, state, metrics):
+    import torch
+
+    import architectures
+    import datasets
+    import evaluation
     data = datasets.select(opt)
     if opt.split not in data.evaluation:
         hint = " (val exists only for runs trained with --use_tv_split)" if opt.split == "val" else ""
@@ -184,6 +197,8 @@ def evaluate_checkpoint(opt, state, metrics):
 
 
 def recall_ks_of(opt):
+    import datasets
+    from datasets.base import DiskDataset
     return datasets.REGISTRY.get(opt.dataset).recall_ks if opt.dataset else DiskDataset.recall_ks
 
 
@@ -209,8 +224,9 @@ def main(argv=None):
                         datefmt="%H:%M:%S")
     try:
         opt, state = parse_options(argv)
-        metrics = opt.metrics or evaluation.default_metrics(recall_ks_of(opt))
-        evaluation.check_metric_names(metrics)
+        from metrics import check_metric_names, default_metrics
+        metrics = opt.metrics or default_metrics(recall_ks_of(opt))
+        check_metric_names(metrics)
         if state is None:
             results = evaluate_embeddings(opt, metrics)
         else:

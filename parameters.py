@@ -3,84 +3,112 @@
 Component-specific flags are not listed here: each loss, batchminer, sampler and dataset declares its own,
 namespaced (`--loss_<name>_<param>`, `--miner_<name>_<param>`, ...), in its own file; `build_parser()` collects them
 from the registries so that adding a component never means editing this file.
+
+Building the parser imports neither torch nor any component module (names and flags are read from the component
+files, see utilities/registry.py), so `--help` and a bad flag are answered at once. Every numeric flag has a checked
+type (utilities/argtypes.py); `check_options` then checks what involves several flags or the registries, still
+before any dataset or model is loaded.
 """
 import argparse
 import os
+import types
 
-import architectures
-import batchminer
-import criteria
-import datasampler
-import datasets
-import evaluation
+from utilities.argtypes import fraction, nonnegative_float, nonnegative_int, positive_float, positive_int
+from utilities.errors import ConfigError
+from utilities.registry import add_static_arguments, static_names
+
+from metrics import DEFAULT_STORAGE_METRICS  # noqa: E402 - light: the metric registry only
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+# Flags that may be given with --resume: they change how the run continues, not what its saved state means.
+RESUME_CHANGEABLE = ("n_epochs", "num_workers", "log_online", "skip_unreadable_images", "gpu", "project",
+                     "wandb_key")
 
 # Flags whose default depends on the dataset: Roth's values for the benchmarks, unless the dataset recommends others
 # (the CPU-sized emoji default trains for a few epochs at a higher learning rate).
 DATASET_DEPENDENT_DEFAULTS = {"n_epochs": 150, "lr": 1e-5}
 
 
+def _head_lr(text):
+    """--fc_lr: a learning rate > 0, or -1 for 'the same as --lr'."""
+    if text.strip() == "-1":
+        return -1.0
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a learning rate > 0, or -1 to use --lr, got {text!r}")
+
+
+def _momentum(text):
+    value = nonnegative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a momentum in [0, 1), got {text!r}")
+    return value
+
+
 def basic_training_parameters(parser):
     group = parser.add_argument_group("Basic training")
     group.add_argument("--dataset", default="emoji", type=str,
-                       help="Dataset to train on: " + ", ".join(datasets.REGISTRY.names()) + ".")
+                       help="Dataset to train on: " + ", ".join(static_names("datasets")) + ".")
     group.add_argument("--source_path", default=os.path.join(REPO_ROOT, "data"), type=str,
                        help="Folder holding one sub-folder per dataset (see the README for each layout).")
     group.add_argument("--save_path", default=os.path.join(REPO_ROOT, "Training_Results"), type=str,
                        help="Runs are written to <save_path>/<dataset>/<group>_s<seed>/.")
-    group.add_argument("--n_epochs", default=None, type=int,
+    group.add_argument("--n_epochs", default=None, type=nonnegative_int,
                        help="Number of training epochs (default 150; 8 on emoji).")
-    group.add_argument("--lr", default=None, type=float,
+    group.add_argument("--lr", default=None, type=positive_float,
                        help="Learning rate of the backbone (default 1e-5; 2e-4 on emoji).")
-    group.add_argument("--fc_lr", default=-1, type=float,
+    group.add_argument("--fc_lr", default=-1, type=_head_lr,
                        help="Learning rate of the embedding head; -1 uses --lr.")
-    group.add_argument("--decay", default=4e-4, type=float, help="Weight decay.")
+    group.add_argument("--decay", default=4e-4, type=nonnegative_float, help="Weight decay.")
     group.add_argument("--optim", default="adam", choices=["adam", "adamw", "sgd"], help="Optimiser.")
-    group.add_argument("--sgd_momentum", default=0.9, type=float, help="Momentum when --optim sgd.")
+    group.add_argument("--sgd_momentum", default=0.9, type=_momentum, help="Momentum when --optim sgd.")
     group.add_argument("--scheduler", default="step", choices=["step", "multistep", "cosine", "none"],
                        help="step: multiply lr by --gamma every --tau epochs; multistep: at each epoch listed "
                             "in --tau; cosine: cosine annealing over --n_epochs.")
-    group.add_argument("--tau", default=[10000], nargs="+", type=int,
+    group.add_argument("--tau", default=[10000], nargs="+", type=positive_int,
                        help="Step scheduler period (first value) or multistep milestones (epochs).")
-    group.add_argument("--gamma", default=0.3, type=float, help="Learning-rate decay factor.")
-    group.add_argument("--warmup", default=0, type=int,
+    group.add_argument("--gamma", default=0.3, type=positive_float, help="Learning-rate decay factor.")
+    group.add_argument("--warmup", default=0, type=nonnegative_int,
                        help="Epochs at the start that train only the embedding head and loss parameters.")
-    group.add_argument("--seed", default=0, type=int, help="Seed of every random number generator.")
-    group.add_argument("--gpu", default=[0], nargs="+", type=int,
+    group.add_argument("--seed", default=0, type=nonnegative_int, help="Seed of every random number generator.")
+    group.add_argument("--gpu", default=[0], nargs="+", type=nonnegative_int,
                        help="CUDA device index; ignored (CPU is used) when CUDA is unavailable.")
     group.add_argument("--amp", action="store_true", help="Mixed-precision training (CUDA only).")
-    group.add_argument("--num_workers", default=2, type=int, help="Data-loading worker processes.")
-    group.add_argument("--resume", default="", type=str,
-                       help="Run folder of an interrupted run: continue from its last checkpoint with its options.")
+    group.add_argument("--num_workers", default=2, type=nonnegative_int, help="Data-loading worker processes.")
+    group.add_argument("--resume", default=None, type=str,
+                       help="Run folder of an interrupted or finished run: continue from its last checkpoint with "
+                            "its options. Only " + ", ".join(f"--{k}" for k in RESUME_CHANGEABLE) + " may be given "
+                            "with it (e.g. --n_epochs to extend a run); other flags are refused.")
 
 
 def data_parameters(parser):
     group = parser.add_argument_group("Data and sampling")
-    group.add_argument("--bs", default=112, type=int, help="Mini-batch size.")
-    group.add_argument("--samples_per_class", default=2, type=int,
+    group.add_argument("--bs", default=112, type=positive_int, help="Mini-batch size.")
+    group.add_argument("--samples_per_class", default=2, type=positive_int,
                        help="Images per class in a batch (class-balanced samplers).")
     group.add_argument("--data_sampler", default="class_random", type=str,
-                       help="Batch sampler: " + ", ".join(datasampler.REGISTRY.names()) + ".")
-    group.add_argument("--crop_size", default=0, type=int,
+                       help="Batch sampler: " + ", ".join(static_names("datasampler")) + ".")
+    group.add_argument("--crop_size", default=0, type=nonnegative_int,
                        help="Training/test crop in pixels; 0 uses the dataset's default (224 for the benchmarks).")
     group.add_argument("--use_tv_split", action="store_true",
                        help="Carve a class-disjoint validation split out of the training classes; checkpoints "
                             "are then chosen on validation, never on test.")
-    group.add_argument("--tv_split_perc", default=0.8, type=float,
+    group.add_argument("--tv_split_perc", default=0.8, type=fraction,
                        help="Fraction of training classes kept for training when --use_tv_split is on.")
     group.add_argument("--skip_unreadable_images", action="store_true",
                        help="Skip (and count in the log) images that cannot be decoded instead of failing.")
-    datasets.REGISTRY.add_arguments(parser, "Dataset")
-    datasampler.REGISTRY.add_arguments(parser, "Data sampler")
+    add_static_arguments(parser, "datasets", "Dataset")
+    add_static_arguments(parser, "datasampler", "Data sampler")
 
 
 def architecture_parameters(parser):
     group = parser.add_argument_group("Architecture")
     group.add_argument("--arch", default="efficientnet_lite0_frozen_normalize", type=str,
                        help="Backbone name plus optional tags _frozen (BatchNorm in eval mode) and _normalize "
-                            "(L2-normalised embedding). Backbones: " + ", ".join(architectures.REGISTRY.names()) + ".")
-    group.add_argument("--embed_dim", default=128, type=int, help="Embedding dimensionality.")
+                            "(L2-normalised embedding). Backbones: " + ", ".join(static_names("architectures")) + ".")
+    group.add_argument("--embed_dim", default=128, type=positive_int, help="Embedding dimensionality.")
     group.add_argument("--not_pretrained", action="store_true", help="Start from random instead of ImageNet weights.")
 
 
@@ -91,7 +119,10 @@ def logging_parameters(parser):
     group.add_argument("--project", default="DML", type=str, help="W&B project.")
     group.add_argument("--group", default="", type=str,
                        help="Run group: names the run folder and the W&B group; default <loss>_<arch>.")
-    group.add_argument("--wandb_key", default="", type=str, help="W&B API key (else WANDB_API_KEY or ~/.netrc).")
+    group.add_argument("--wandb_key", default="", type=str,
+                       help="W&B API key, used for this process only and never stored. Prefer the WANDB_API_KEY "
+                            "environment variable or `wandb login`, which keep it off the command line and out of "
+                            "the shell history.")
 
 
 def evaluation_parameters(parser):
@@ -99,34 +130,35 @@ def evaluation_parameters(parser):
     group.add_argument("--evaluation_metrics", nargs="+", default=None, type=str,
                        help="Metrics computed on every evaluated split; default: Roth's list with MAP@R added and "
                             "the benchmark's recall@k list (e.g. 1 2 4 8 on CUB/Cars, 1 10 100 1000 on SOP).")
-    group.add_argument("--storage_metrics", nargs="+", default=evaluation.DEFAULT_STORAGE_METRICS, type=str,
+    group.add_argument("--storage_metrics", nargs="+", default=DEFAULT_STORAGE_METRICS, type=str,
                        help="A best checkpoint is kept for each of these (on validation when --use_tv_split).")
     group.add_argument("--evaltypes", nargs="+", default=["embeds"], type=str,
                        help="Model outputs to evaluate (embeds; features for the pooled backbone features).")
     group.add_argument("--no_train_metrics", action="store_true",
                        help="Do not evaluate the training split (saves time on big datasets).")
-    group.add_argument("--train_metrics_max_images", default=10000, type=int,
+    group.add_argument("--train_metrics_max_images", default=10000, type=positive_int,
                        help="Training-split evaluation uses at most this many images (whole classes, seeded).")
 
 
 def loss_parameters(parser):
     group = parser.add_argument_group("Loss")
     group.add_argument("--loss", default="multisimilarity", type=str,
-                       help="Training loss: " + ", ".join(criteria.REGISTRY.names()) + ".")
-    criteria.REGISTRY.add_arguments(parser, "Loss")
+                       help="Training loss: " + ", ".join(static_names("criteria")) + ".")
+    add_static_arguments(parser, "criteria", "Loss")
 
 
 def batchminer_parameters(parser):
     group = parser.add_argument_group("Batchminer")
     group.add_argument("--batch_mining", default=None, type=str,
                        help="Batchminer for losses that use one (default: the loss's own choice): "
-                            + ", ".join(batchminer.REGISTRY.names()) + ".")
-    batchminer.REGISTRY.add_arguments(parser, "Batchminer")
+                            + ", ".join(static_names("batchminer")) + ".")
+    add_static_arguments(parser, "batchminer", "Batchminer")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         description="Deep metric learning: train and evaluate an embedding model.",
+        usage="%(prog)s [options]    (python main.py --help lists every option)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     basic_training_parameters(parser)
     data_parameters(parser)
@@ -140,13 +172,50 @@ def build_parser():
 
 def resolve_dataset_defaults(opt):
     """Fill the dataset-dependent flags the user left unset; derived once here, never rewritten later."""
+    import datasets
+    from metrics import default_metrics
     dataset_class = datasets.REGISTRY.get(opt.dataset)
     for key, default in DATASET_DEPENDENT_DEFAULTS.items():
         if getattr(opt, key) is None:
             setattr(opt, key, dataset_class.recommended_options.get(key, default))
     if opt.evaluation_metrics is None:
-        opt.evaluation_metrics = evaluation.default_metrics(dataset_class.recall_ks)
+        opt.evaluation_metrics = default_metrics(dataset_class.recall_ks)
     return opt
+
+
+def check_names(opt):
+    """Component names and metric names, from the registries' source index (no module is imported)."""
+    for kind, package, value in (("dataset", "datasets", opt.dataset), ("loss", "criteria", opt.loss),
+                                 ("data sampler", "datasampler", opt.data_sampler),
+                                 ("batchminer", "batchminer", opt.batch_mining)):
+        names = static_names(package)
+        if value is not None and value not in names:
+            raise ConfigError(f"Unknown {kind} '{value}'. Valid {kind} names: {', '.join(names)}.")
+    from metrics import check_metric_names
+    check_metric_names(opt.evaluation_metrics)
+
+
+def check_options(opt):
+    """Refuse impossible settings before any data is read or folder written: names, the loss/batchminer pairing,
+    and constraints between flags (single-flag ranges are checked by the argparse types)."""
+    check_names(opt)
+    missing = [m for m in opt.storage_metrics if m not in opt.evaluation_metrics]
+    if missing:
+        raise ConfigError(f"--storage_metrics {' '.join(missing)} must also be in --evaluation_metrics "
+                          f"({' '.join(opt.evaluation_metrics)}).")
+    unknown_types = [t for t in opt.evaltypes if t not in ("embeds", "features")]
+    if unknown_types:
+        raise ConfigError(f"Unknown --evaltypes {' '.join(unknown_types)}; valid: embeds, features.")
+    if opt.bs % opt.samples_per_class:
+        raise ConfigError(f"--bs ({opt.bs}) must be a multiple of --samples_per_class ({opt.samples_per_class}).")
+    if opt.scheduler == "multistep" and sorted(set(opt.tau)) != opt.tau:
+        raise ConfigError(f"--tau {' '.join(map(str, opt.tau))}: multistep milestones must be increasing epochs.")
+    import architectures
+    import criteria
+    architectures.parse(opt.arch)
+    criterion_class = criteria.REGISTRY.get(opt.loss)
+    miner = opt.batch_mining or criterion_class.DEFAULT_BATCHMINER
+    criterion_class.check_batchminer(None if miner is None else types.SimpleNamespace(registry_name=miner))
 
 
 def parse_args(argv=None):

@@ -6,7 +6,13 @@ Protocols:
   - query/gallery: each query ranks the whole gallery, nothing is excluded; clustering, dists and rho_spectrum
     use query and gallery together.
 Retrieval metrics leave out queries with no relevant gallery item (same-set: classes with a single item;
-query/gallery: classes absent from the gallery) and log how many. The search depth is the largest window any
+query/gallery: classes absent from the gallery) and log how many. A metric that cannot be below 1 for the gallery's
+size (recall@k with k not smaller than the candidates) is computed, with one warning per metric and size.
+
+Every metric here is invariant to scaling all embeddings by one factor (ranks, k-means assignments, cosine
+distances, the normalised spectrum), so embeddings whose entries are huge or tiny are first scaled by a power of two,
+which is exact in floating point, so that float32 squared distances neither overflow nor underflow. Non-finite
+embeddings are refused. The search depth is the largest window any
 requested retrieval metric reads (recall k, R, class size, 1000, ...), so one search serves them all.
 """
 import logging
@@ -22,6 +28,10 @@ from metrics import build_metric
 from metrics.base import SPACES, ClusteringMetric, EmbeddingMetric, RankedHits, RetrievalMetric, SpectrumMetric
 
 logger = logging.getLogger(__name__)
+
+# Largest and smallest entry magnitude used as is; beyond them squared distances leave float32's safe range.
+_SCALE_LIMITS = (2.0**-40, 2.0**40)
+_warned_saturation = set()
 
 
 def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=None, gallery_labels=None, seed=0):
@@ -40,6 +50,10 @@ def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=No
                 f"Query and gallery embeddings differ in size: {query_embeddings.shape[1]} vs "
                 f"{gallery_embeddings.shape[1]}."
             )
+
+    query_embeddings, gallery_embeddings = _rescaled(query_embeddings, None if same_set else gallery_embeddings)
+    if same_set:
+        gallery_embeddings = query_embeddings
 
     results = {}
     retrieval = _of_kind(metrics, RetrievalMetric)
@@ -90,6 +104,27 @@ def _checked(embeddings, labels, role):
     return embeddings, labels.astype(np.int64, copy=False)
 
 
+def _rescaled(query_embeddings, gallery_embeddings):
+    """Both arrays scaled by one power of two when their largest entry is outside _SCALE_LIMITS (see above)."""
+    arrays = [a for a in (query_embeddings, gallery_embeddings) if a is not None]
+    largest = max(float(np.abs(a).max()) for a in arrays)
+    if largest == 0 or _SCALE_LIMITS[0] <= largest <= _SCALE_LIMITS[1]:
+        return query_embeddings, gallery_embeddings
+    exponent = int(np.frexp(largest)[1])
+    logger.info("Embedding entries reach %.3g: scaled by 2**%d for exact float32 distances.", largest, -exponent)
+    scaled = [None if a is None else np.ldexp(a, -exponent).astype(np.float32) for a in (query_embeddings,
+                                                                                          gallery_embeddings)]
+    return scaled[0], scaled[1]
+
+
+def _warn_saturated(metrics, candidates):
+    for name, metric in metrics.items():
+        if metric.saturates(candidates) and (name, candidates) not in _warned_saturation:
+            _warned_saturation.add((name, candidates))
+            logger.warning("%s: each query has only %d gallery candidates, so %s is 1 whatever the embedding.",
+                           name, candidates, name)
+
+
 def _n_relevant(query_labels, gallery_labels, same_set):
     """Gallery items sharing each query's class, the query itself not counted."""
     classes, counts = np.unique(gallery_labels, return_counts=True)
@@ -99,6 +134,7 @@ def _n_relevant(query_labels, gallery_labels, same_set):
 
 
 def _retrieval(metrics, query_embeddings, query_labels, gallery_embeddings, gallery_labels, same_set):
+    _warn_saturated(metrics, len(gallery_labels) - same_set)
     n_relevant = _n_relevant(query_labels, gallery_labels, same_set)
     valid = np.flatnonzero(n_relevant > 0)
     n_left_out = len(query_labels) - len(valid)

@@ -96,6 +96,10 @@ class RetrievalMetric(Metric):
         """How many ranks this metric reads, given the largest n_relevant and n_class of any query."""
         raise NotImplementedError
 
+    def saturates(self, candidates):
+        """True when, with this many gallery candidates per query, the metric is 1 whatever the embedding."""
+        return False
+
     def per_query(self, hits):
         """hits: RankedHits. Returns float64 [Q]."""
         raise NotImplementedError

@@ -23,6 +23,9 @@ class _Recall(PositiveIntParam, RetrievalMetric):
     def window(self, max_relevant, max_class):
         return self.param
 
+    def saturates(self, candidates):
+        return self.param >= candidates
+
     def per_query(self, hits):
         return (hits.first_hit_rank() <= self.param).astype("float64")
 

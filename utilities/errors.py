@@ -7,3 +7,7 @@ so every message must say what was wrong and what is expected.
 
 class ConfigError(Exception):
     """Bad flags, a missing or malformed dataset, unavailable weights, an impossible combination."""
+
+
+class TrainingDiverged(ConfigError):
+    """The loss or the embeddings stopped being finite: the message names the last good checkpoint."""

@@ -1,14 +1,142 @@
 """A tiny name -> component registry shared by every component folder.
 
 Each component folder (criteria/, batchminer/, ...) owns one Registry. Its modules register themselves with
-`@REGISTRY.register("name")`; `discover()` imports every module of the package so that adding a component means
-adding one file. Components may define `add_arguments(group)` (a staticmethod/classmethod) to contribute their own
-namespaced command-line flags.
-"""
-import importlib
-import pkgutil
+`@REGISTRY.register("name")`, so adding a component means adding one file. Components may define a static
+`add_arguments(group)` to contribute their own namespaced command-line flags.
 
+Names and flags are read from the component files' source (`static_index`) without importing them: the command line
+is parsed, and `--help` or a bad flag answered, before torch is imported. So `add_arguments` must be self-contained:
+it may use literals, builtins, the checked types of `utilities.argtypes`, module-level constants whose value is a
+literal (numbers, strings, tuples, lists, dicts, sets) and functions of the same kind defined in, or imported into,
+its file from this repository. `get(name)` imports only the module that registers `name`.
+"""
+import ast
+import dataclasses
+import importlib
+import importlib.util
+import os
+
+from utilities import argtypes
 from utilities.errors import ConfigError
+
+
+@dataclasses.dataclass
+class StaticComponent:
+    """A registered component as found in its source file."""
+    name: str
+    module: str
+    path: str
+    add_arguments: "ast.FunctionDef | None"
+
+    def flags(self, group):
+        """Run the component's add_arguments on `group` without importing its module."""
+        if self.add_arguments is None:
+            return
+        namespace = dict(_module_namespace(self.path))
+        _define(self.add_arguments, namespace, self.path)
+        try:
+            namespace[self.add_arguments.name](group)
+        except NameError as error:
+            raise RuntimeError(
+                f"{self.path}: add_arguments of '{self.name}' uses a name that is unavailable when flags are read "
+                f"without importing the module ({error}); use literals, literal module constants, functions of "
+                f"the same kind or utilities.argtypes.") from error
+
+
+_INDEX = {}
+_NAMESPACES = {}
+
+
+def _parse(path):
+    with open(path, encoding="utf-8") as f:
+        return ast.parse(f.read(), filename=path)
+
+
+def _define(function_node, namespace, path):
+    """Execute one function definition (decorators dropped) into namespace."""
+    node = ast.FunctionDef(**{**{f: getattr(function_node, f) for f in function_node._fields}, "decorator_list": []})
+    code = compile(ast.fix_missing_locations(ast.Module(body=[node], type_ignores=[])), path, "exec")
+    exec(code, namespace)  # noqa: S102 - a function definition from our own source file
+
+
+def _source_path(module_name):
+    """The .py file of a module of this repository, found without importing anything; None if there is none."""
+    top, *rest = module_name.split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.submodule_search_locations is None or not rest:
+        return None
+    path = os.path.join(spec.submodule_search_locations[0], *rest) + ".py"
+    return path if os.path.isfile(path) else None
+
+
+def _module_namespace(path):
+    """What a statically read function of this file can use: utilities.argtypes, the file's literal constants, its
+    top-level functions, and functions it imports from other files of this repository (read the same way)."""
+    if path not in _NAMESPACES:
+        namespace = {name: getattr(argtypes, name) for name in argtypes.__all__}
+        _NAMESPACES[path] = namespace  # before recursing, so that import cycles end
+        tree = _parse(path)
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                try:
+                    namespace[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    pass  # computed at import time: unavailable
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                other = _source_path(node.module)
+                if other is not None:
+                    imported = _module_namespace(other)
+                    namespace.update({alias.asname or alias.name: imported[alias.name] for alias in node.names
+                                      if callable(imported.get(alias.name))})
+            elif isinstance(node, ast.FunctionDef):
+                try:
+                    _define(node, namespace, path)
+                except NameError:
+                    pass  # a default argument computed from unavailable names
+    return _NAMESPACES[path]
+
+
+def _registered_name(class_node):
+    for decorator in class_node.decorator_list:
+        if (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+                and decorator.func.attr == "register" and len(decorator.args) == 1
+                and isinstance(decorator.args[0], ast.Constant) and isinstance(decorator.args[0].value, str)):
+            return decorator.args[0].value
+    return None
+
+
+def static_index(package_name):
+    """{name: StaticComponent} of every component registered in the package's modules, read from source."""
+    if package_name not in _INDEX:
+        spec = importlib.util.find_spec(package_name)  # locates the package without running its __init__
+        folder = spec.submodule_search_locations[0]
+        index = {}
+        for filename in sorted(os.listdir(folder)):
+            if not filename.endswith(".py") or filename.startswith("_"):
+                continue
+            path = os.path.join(folder, filename)
+            for node in _parse(path).body:
+                name = _registered_name(node) if isinstance(node, ast.ClassDef) else None
+                if name is None:
+                    continue
+                if name in index:
+                    raise RuntimeError(f"'{name}' is registered twice in {package_name}/")
+                add = next((item for item in node.body
+                            if isinstance(item, ast.FunctionDef) and item.name == "add_arguments"), None)
+                index[name] = StaticComponent(name, f"{package_name}.{filename[:-3]}", path, add)
+        _INDEX[package_name] = index
+    return _INDEX[package_name]
+
+
+def static_names(package_name):
+    return sorted(static_index(package_name))
+
+
+def add_static_arguments(parser, package_name, title):
+    """Give every component of the package that declares flags its own argparse group."""
+    for name, component in sorted(static_index(package_name).items()):
+        if component.add_arguments is not None:
+            component.flags(parser.add_argument_group(f"{title}: {name}"))
 
 
 class Registry:
@@ -16,7 +144,6 @@ class Registry:
         self.kind = kind
         self.package_name = package_name
         self._entries = {}
-        self._discovered = False
 
     def register(self, name):
         def decorator(obj):
@@ -28,32 +155,19 @@ class Registry:
 
         return decorator
 
-    def discover(self):
-        if self._discovered:
-            return
-        package = importlib.import_module(self.package_name)
-        for module in pkgutil.iter_modules(package.__path__):
-            if not module.name.startswith("_"):
-                importlib.import_module(f"{self.package_name}.{module.name}")
-        self._discovered = True
-
     def names(self):
-        self.discover()
-        return sorted(self._entries)
+        return static_names(self.package_name)
 
     def items(self):
-        self.discover()
-        return sorted(self._entries.items())
+        return [(name, self.get(name)) for name in self.names()]
 
     def get(self, name):
-        self.discover()
-        if name not in self._entries:
+        component = static_index(self.package_name).get(name)
+        if component is None:
             raise ConfigError(f"Unknown {self.kind} '{name}'. Valid {self.kind} names: {', '.join(self.names())}.")
+        if name not in self._entries:
+            importlib.import_module(component.module)
         return self._entries[name]
 
     def add_arguments(self, parser, title):
-        """Give every registered component that declares flags its own argparse group."""
-        for name, component in self.items():
-            add = getattr(component, "add_arguments", None)
-            if add is not None:
-                add(parser.add_argument_group(f"{title}: {name}"))
+        add_static_arguments(parser, self.package_name, title)

@@ -6,7 +6,9 @@ progress and `--resume <run folder>` continues it to the same result an uninterr
 """
 import dataclasses
 import logging
+import os
 import random
+import shutil
 import time
 
 import numpy as np
@@ -19,10 +21,13 @@ import criteria
 import datasampler
 import datasets
 import evaluation
+import parameters
 from datasets.base import ImageDataset, build_transform, collate_skipping, evaluation_loader
 from utilities import checkpoint
-from utilities.errors import ConfigError
+from utilities.errors import ConfigError, TrainingDiverged
 from utilities.logger import RunLogger, create_run_dir, write_options
+from utilities.options import saved_options
+from utilities.run_lock import RunLock
 
 LOG = logging.getLogger(__name__)
 
@@ -84,22 +89,6 @@ def build_scheduler(opt, optimizer):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 
-def check_options(opt):
-    """Refuse impossible settings before any data is read or folder written."""
-    evaluation.check_metric_names(opt.evaluation_metrics)
-    missing = [m for m in opt.storage_metrics if m not in opt.evaluation_metrics]
-    if missing:
-        raise ConfigError(f"--storage_metrics {' '.join(missing)} must also be in --evaluation_metrics "
-                          f"({' '.join(opt.evaluation_metrics)}).")
-    unknown_types = [t for t in opt.evaltypes if t not in ("embeds", "features")]
-    if unknown_types:
-        raise ConfigError(f"Unknown --evaltypes {' '.join(unknown_types)}; valid: embeds, features.")
-    if opt.n_epochs < 0 or opt.warmup < 0:
-        raise ConfigError("--n_epochs and --warmup must be non-negative.")
-    if not 0 < opt.tv_split_perc < 1:
-        raise ConfigError(f"--tv_split_perc must lie strictly between 0 and 1, got {opt.tv_split_perc}.")
-
-
 def train_subset(split, max_images, seed):
     """Whole random classes of the training split, up to max_images, for the (optional) training-split metrics."""
     if len(split.paths) <= max_images:
@@ -114,7 +103,7 @@ def train_subset(split, max_images, seed):
 
 class Run:
     def __init__(self, opt, run_dir=None):
-        check_options(opt)
+        parameters.check_options(opt)
         self.opt = opt
         self.device = select_device(opt)
         seed_everything(opt.seed)
@@ -143,14 +132,34 @@ class Run:
         self.best = {}
         self.start_epoch = 0
 
-        self.run_dir = run_dir or create_run_dir(opt.save_path, opt.dataset, opt.group, opt.seed)
-        online = None
-        if opt.log_online:
-            from utilities.online_logging import WandbLogger
-            online = WandbLogger(opt, self.run_dir, f"{opt.group}_s{opt.seed}")
-        self.logger = RunLogger(self.run_dir, opt, online)
-        if run_dir is None:
-            write_options(self.run_dir, opt)
+        # The folder comes last, so that a run refused at start leaves nothing behind.
+        fresh = run_dir is None
+        self.run_dir = create_run_dir(opt.save_path, opt.dataset, opt.group, opt.seed) if fresh else run_dir
+        self.lock = None
+        try:
+            self.lock = RunLock(self.run_dir)
+            online = None
+            if opt.log_online:
+                from utilities.online_logging import WandbLogger
+                online = WandbLogger(opt, self.run_dir, f"{opt.group}_s{opt.seed}")
+            self.logger = RunLogger(self.run_dir, opt, online)
+            if fresh:
+                write_options(self.run_dir, opt)
+        except BaseException:
+            self.close()
+            if fresh:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+
+    def close(self):
+        """Release the run folder (also after a failure); safe to call twice."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    @property
+    def has_checkpoint(self):
+        return os.path.isfile(os.path.join(self.run_dir, checkpoint.LAST))
 
     # ---- data ----
     def make_loader(self, split, train):
@@ -175,18 +184,27 @@ class Run:
             "sampler": self.sampler.state_dict(),
             "rng": checkpoint.rng_states(),
             "best": self.best,
-            "options": vars(self.opt),
+            "options": saved_options(self.opt),
         }
 
-    def save_checkpoints(self, epoch, improved):
-        data = checkpoint.serialise(self.state(epoch))
-        checkpoint.write_atomic(f"{self.run_dir}/{checkpoint.LAST}", data)
-        for metric in improved:
-            checkpoint.write_atomic(f"{self.run_dir}/{checkpoint.best_name(metric)}", data)
+    def best_state(self, epoch, results):
+        """What a best file holds: enough to evaluate the model or use it as a teacher, no optimiser state."""
+        return {"epoch": epoch, "model": self.model.state_dict(), "options": saved_options(self.opt),
+                "metrics": results}
+
+    def save_checkpoints(self, epoch, results, improved):
+        best = checkpoint.serialise(self.best_state(epoch, results)) if improved else None
+        checkpoint.commit_epoch(self.run_dir, epoch, checkpoint.serialise(self.state(epoch)), best, improved)
 
     def resume(self):
         path = f"{self.run_dir}/{checkpoint.LAST}"
-        state = checkpoint.load(path, map_location=self.device)
+        try:
+            state = checkpoint.load(path, map_location=self.device)
+        except Exception as error:  # noqa: BLE001 - torch.load raises many types for a damaged file
+            raise ConfigError(f"--resume {self.run_dir}: {checkpoint.LAST} cannot be read ({type(error).__name__}: "
+                              f"{error}); it is damaged or truncated, so the run cannot continue from it. Restore "
+                              f"the file from a copy, or start the run again.") from error
+        checkpoint.recover(self.run_dir, state["epoch"])
         self.model.load_state_dict(state["model"])
         self.criterion.load_state_dict(state["criterion"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -197,6 +215,8 @@ class Run:
         self.best = state["best"]
         self.start_epoch = state["epoch"] + 1
         self.logger.truncate_after(state["epoch"])
+        for problem in checkpoint.check_best_files(self.run_dir, self.best):
+            LOG.warning("Best checkpoint out of step with the run's record: %s.", problem)
         LOG.info("Resuming %s after epoch %d.", self.run_dir, state["epoch"])
 
     # ---- evaluation ----
@@ -209,6 +229,10 @@ class Run:
                 loaders.append(self.make_loader(split.gallery, train=False))
             outputs = [evaluation.embed(self.model, loader, self.device, amp=self.use_amp, keys=self.opt.evaltypes)
                        for loader in loaders]
+            for embeddings, _ in outputs:
+                for evaltype in self.opt.evaltypes:
+                    if not np.isfinite(embeddings[evaltype]).all():
+                        raise self.diverged(epoch, f"the {name} split's {evaltype} contain NaN or infinite values")
             for evaltype in self.opt.evaltypes:
                 embedded = [(embeddings[evaltype], labels) for embeddings, labels in outputs]
                 gallery = embedded[1] if len(embedded) > 1 else (None, None)
@@ -229,6 +253,21 @@ class Run:
                                      "other_splits": {s: r[metric] for s, r in results.items()}}
                 improved.append(metric)
         return improved
+
+    def diverged(self, epoch, what):
+        last = os.path.join(self.run_dir, checkpoint.LAST)
+        where = (f"The last good checkpoint is {last} (epoch {checkpoint.load(last)['epoch']})."
+                 if self.has_checkpoint else "No checkpoint was written yet.")
+        return TrainingDiverged(f"Training diverged in epoch {epoch}: {what}. {where} Start a new run with a lower "
+                                f"--lr (now {self.opt.lr}), an _normalize architecture or gradient-friendlier "
+                                f"loss settings; resuming would diverge again.")
+
+    def write_summary(self, started):
+        last = {name: self.logger.table(name).rows()[-1] for name in self.logger.existing_tables()}
+        summary = {"best": self.best, "selection_split": self.selection_split, "run_dir": self.run_dir,
+                   "last": last, "seconds_this_session": time.time() - started}
+        self.logger.write_summary(summary)
+        return summary
 
     # ---- training ----
     def set_warmup(self, epoch):
@@ -261,8 +300,7 @@ class Run:
                 context["indices"] = indices
             loss = self.criterion(out["embeds"].float(), labels.to(self.device), **context)
             if not torch.isfinite(loss):
-                raise RuntimeError(f"The loss became {loss.item()} in epoch {epoch}; the last good checkpoint is "
-                                   f"{self.run_dir}/{checkpoint.LAST}. Lower --lr or check the data.")
+                raise self.diverged(epoch, f"the loss became {loss.item()}")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -279,7 +317,8 @@ class Run:
         if self.start_epoch == 0:
             self.criterion.on_train_start(self.context())
             results = self.evaluate(0)
-            self.save_checkpoints(0, self.update_best(0, results))
+            self.save_checkpoints(0, results, self.update_best(0, results))
+            self.write_summary(start)
             self.logger.plot()
             self.start_epoch = 1
         for epoch in range(self.start_epoch, self.opt.n_epochs + 1):
@@ -288,11 +327,9 @@ class Run:
             loss = self.train_epoch(epoch)
             self.logger.log("train", epoch, {"loss": loss, **lrs, "seconds": time.time() - epoch_start})
             results = self.evaluate(epoch)
-            self.save_checkpoints(epoch, self.update_best(epoch, results))
+            self.save_checkpoints(epoch, results, self.update_best(epoch, results))
+            self.write_summary(start)
             self.logger.plot()
-        last = {name: self.logger.table(name).rows()[-1] for name in self.logger.existing_tables()}
-        summary = {"best": self.best, "selection_split": self.selection_split, "run_dir": self.run_dir,
-                   "last": last, "seconds_this_session": time.time() - start}
-        self.logger.write_summary(summary)
+        summary = self.write_summary(start)
         self.logger.finish()
         return summary
