@@ -41,8 +41,10 @@ def pml_miner(opt, miner_name):
 def pml_equivalent(name, opt, num_classes):
     """The PML loss matching ours with our option values, and its samples per class; None when PML has none."""
     from pytorch_metric_learning import losses as pml
+    from pytorch_metric_learning.distances import LpDistance
     builders = {
-        "triplet": lambda: pml.TripletMarginLoss(margin=opt.loss_triplet_margin),
+        "triplet": lambda: pml.TripletMarginLoss(margin=opt.loss_triplet_margin, distance=LpDistance(
+            normalize_embeddings=False, power=2 if opt.loss_triplet_distance == "squared" else 1)),
         "contrastive": lambda: pml.ContrastiveLoss(pos_margin=opt.loss_contrastive_pos_margin,
                                                    neg_margin=opt.loss_contrastive_neg_margin),
         "margin": lambda: pml.MarginLoss(margin=opt.loss_margin_margin, nu=opt.loss_margin_nu,
