@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import sys
 
 import parameters
@@ -37,7 +36,8 @@ def build_parser():
         description="Evaluate a checkpoint written by main.py or precomputed embeddings (see the module docstring).")
     inputs = parser.add_argument_group("What to evaluate: --checkpoint, or --embeddings with --labels")
     inputs.add_argument("--checkpoint", default="", type=str,
-                        help="A checkpoint_*.pth written by main.py.")
+                        help="A checkpoint_*.pth written by main.py, or a run folder (its best checkpoint for its "
+                             "first --storage_metrics entry, else checkpoint_last.pth).")
     inputs.add_argument("--embeddings", default="", type=str,
                         help="Embeddings [N, D] as a .npy file; the gallery when --query_embeddings is given.")
     inputs.add_argument("--labels", default="", type=str, help="Integer class labels [N] (.npy) of --embeddings.")
@@ -80,26 +80,20 @@ def parse_options(argv):
     if opt.labels or opt.query_embeddings or opt.query_labels:
         raise ConfigError("--labels and --query_* go with --embeddings, not --checkpoint: a checkpoint is evaluated "
                           "on its dataset's images and labels.")
-    state = load_checkpoint(opt.checkpoint)
+    loaded = load_model(opt.checkpoint)
     # The run's options fill every flag not given here: argparse only sets defaults the namespace lacks.
     run_options = parameters.build_parser().parse_args([])
-    vars(run_options).update(state["options"])
-    return parser.parse_args(argv, namespace=run_options), state
+    vars(run_options).update(loaded[1].options)
+    return parser.parse_args(argv, namespace=run_options), loaded
 
 
-def load_checkpoint(path):
-    from utilities import checkpoint
-    if not os.path.isfile(path):
-        raise ConfigError(f"--checkpoint {path}: no such file; expected <save_path>/<dataset>/<group>_s<seed>/"
-                          f"checkpoint_last.pth or checkpoint_best_<metric>.pth written by main.py.")
+def load_model(path):
+    """(frozen model on the CPU, TrainedModelInfo) of a checkpoint file or a run folder (utilities/model_loading.py)."""
+    from utilities.model_loading import load_trained_model
     try:
-        state = checkpoint.load(path)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, OSError) as error:  # torch.load's errors
-        raise ConfigError(f"--checkpoint {path} is not a checkpoint written by main.py ({error!r}).") from error
-    if not isinstance(state, dict) or not {"model", "options"} <= set(state):
-        raise ConfigError(f"--checkpoint {path} is not a checkpoint written by main.py: it lacks the 'model' and "
-                          f"'options' entries.")
-    return state
+        return load_trained_model(path, device="cpu", frozen=True)
+    except ConfigError as error:
+        raise ConfigError(f"--checkpoint {error}") from error
 
 
 def load_array(path, flag):
@@ -167,10 +161,7 @@ def embed_split(model, split, transform, opt, device):
     return outputs[opt.evaltype], labels
 
 
-def evaluate_checkpoint(opt, state, metrics):
-    import torch
-
-    import architectures
+def evaluate_checkpoint(opt, loaded, metrics):
     import datasets
     import evaluation
     data = datasets.select(opt)
@@ -179,18 +170,13 @@ def evaluate_checkpoint(opt, state, metrics):
         raise ConfigError(f"--split {opt.split}: {opt.dataset} has the evaluation splits "
                           f"{', '.join(sorted(data.evaluation))}{hint}.")
     split = data.evaluation[opt.split]
-    model = architectures.select(opt.arch, opt.embed_dim, pretrained=False)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as error:
-        raise ConfigError(f"--checkpoint {opt.checkpoint}: its weights do not fit --arch {opt.arch} "
-                          f"--embed_dim {opt.embed_dim} ({error}).") from error
-    device = torch.device(f"cuda:{opt.gpu[0]}" if torch.cuda.is_available() else "cpu")
+    model, info = loaded
+    from utilities.training import select_device
+    device = select_device(opt.gpu)
     model.to(device)
     crop = opt.crop_size or data.default_crop_size
-    transform = datasets.build_transform(False, crop, model.mean, model.std)
-    LOG.info("Evaluating %s (epoch %s) on %s/%s, %d px crops.", opt.checkpoint, state.get("epoch", "?"), opt.dataset,
-             opt.split, crop)
+    transform = datasets.build_transform(False, crop)
+    LOG.info("Evaluating %s (epoch %s) on %s/%s, %d px crops.", info.path, info.epoch, opt.dataset, opt.split, crop)
     query = embed_split(model, split.query, transform, opt, device)
     gallery = (None, None) if split.gallery is None else embed_split(model, split.gallery, transform, opt, device)
     return evaluation.evaluate(metrics, *query, *gallery, seed=opt.seed)
@@ -223,14 +209,14 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     try:
-        opt, state = parse_options(argv)
+        opt, loaded = parse_options(argv)
         from metrics import check_metric_names, default_metrics
         metrics = opt.metrics or default_metrics(recall_ks_of(opt))
         check_metric_names(metrics)
-        if state is None:
+        if loaded is None:
             results = evaluate_embeddings(opt, metrics)
         else:
-            results = evaluate_checkpoint(opt, state, metrics)
+            results = evaluate_checkpoint(opt, loaded, metrics)
         if opt.json:
             write_json(opt.json, results)
     except ConfigError as error:

@@ -62,6 +62,7 @@ def parse_options(argv):
     opt = parameters.build_parser().parse_args(argv)
     if opt.resume is not None:
         return resume_options(opt.resume, explicit_flags(argv))
+    opt = parameters.apply_config(opt, argv)  # the --config recipe under the command line
     opt = parameters.resolve_dataset_defaults(opt)
     if not opt.group:
         opt.group = f"{opt.loss}_{opt.arch}"
@@ -93,8 +94,7 @@ def main(argv=None):
         from utilities.training import Run
         run = Run(opt, run_dir=opt.resume)
         try:
-            if opt.resume:
-                run.resume()
+            run.start()
         except BaseException:
             run.close()
             raise

@@ -38,13 +38,10 @@ class ArcFaceLoss(Criterion):
         super().__init__(batchminer)
         self.margin = opt.loss_arcface_angular_margin
         self.scale = opt.loss_arcface_feature_scale
+        self.weight_decay = 0.0  # the class proxies are not decayed
         self.lr_multiplier = opt.loss_arcface_lrmulti
         bound = 1 / math.sqrt(embed_dim)
         self.class_weights = torch.nn.Parameter(torch.empty(num_classes, embed_dim).uniform_(-bound, bound))
-
-    def param_groups(self, base_lr):
-        return [{"params": [self.class_weights], "lr": base_lr * self.lr_multiplier, "weight_decay": 0.0,
-                 "name": "loss_arcface"}]
 
     def forward(self, batch, labels, **context):
         cosine = F.normalize(batch, dim=1) @ F.normalize(self.class_weights, dim=1).T

@@ -1,12 +1,22 @@
 """The contract every loss follows.
 
 A loss is an nn.Module called as `loss(embeddings, labels, **context)` returning a scalar. `context` carries what
-some methods need beyond the embeddings, filled by the training loop only when the loss lists the key in `NEEDS`:
-  - "features": pooled backbone features, "feature_map": last feature map, "logits": ImageNet logits,
+some methods need beyond the embeddings, filled by the training loop only for the keys the loss lists in `NEEDS`
+(see `criteria.objective.CONTEXT_KEYS`; an unknown key is refused when the run starts):
+  - "features": pooled backbone features, "logits": ImageNet logits of the backbone's classifier,
   - "intermediate": per-stage backbone outputs (feature distillation such as FitNet / attention transfer),
-  - "images" and "indices": the batch itself (losses that run a frozen teacher or look up precomputed targets).
-Hooks let a loss prepare before training (e.g. embed class names with a language model, run a teacher once) and act at
-the start of chosen epochs (e.g. re-cluster the training set); both receive a TrainingContext.
+  - "images" and "indices": the batch itself (images as the model saw them, dataset indices),
+  - "teacher_embeds", "teacher_intermediate": a frozen teacher's outputs for the batch (needs --teacher),
+  - "views": the number of augmentations per image (see VIEWS).
+With `VIEWS = V > 1` every image of a batch is augmented V times: the loss receives V * B embeddings, view-major
+(rows v * B .. (v + 1) * B - 1 are view v of the B images), labels and indices repeated accordingly.
+
+A loss declares the optimiser groups of its own parameters (`param_groups`): by default one group at
+`lr_multiplier` x the base learning rate, with `weight_decay` when set (else the optimiser's); a group may name its
+own optimiser ("optimizer": name, see utilities/optimizers.py).
+Hooks (all optional, see utilities/hooks.py): `setup(ctx)` on a fresh start and on --resume before the state is
+loaded (so state built there and kept in buffers or the state dict is restored), `on_epoch_start(ctx)`,
+`on_step_end(ctx)`.
 """
 import torch
 
@@ -23,10 +33,13 @@ class Criterion(torch.nn.Module):
     REQUIRES_BATCHMINER = False
     DEFAULT_BATCHMINER = None
     NEEDS = frozenset()
+    VIEWS = 1
 
     def __init__(self, batchminer=None):
         super().__init__()
         self.batchminer = batchminer
+        self.lr_multiplier = 1.0
+        self.weight_decay = None
 
     @classmethod
     def check_batchminer(cls, batchminer):
@@ -42,13 +55,21 @@ class Criterion(torch.nn.Module):
     def param_groups(self, base_lr):
         """Optimiser groups for the loss's own trainable parameters (proxies, learned margins)."""
         params = [p for p in self.parameters() if p.requires_grad]
-        return [{"params": params, "lr": base_lr, "name": f"loss_{self.registry_name}"}] if params else []
+        if not params:
+            return []
+        group = {"params": params, "lr": base_lr * self.lr_multiplier, "name": f"loss_{self.registry_name}"}
+        if self.weight_decay is not None:
+            group["weight_decay"] = self.weight_decay
+        return [group]
 
-    def on_train_start(self, context):
-        """Called once before epoch 0's training step."""
+    def setup(self, ctx):
+        """Once per process before training: on a fresh start and on --resume, before the saved state is loaded."""
 
-    def on_epoch_start(self, epoch, context):
-        """Called at the start of every training epoch."""
+    def on_epoch_start(self, ctx):
+        """At the start of every training epoch (ctx.epoch)."""
+
+    def on_step_end(self, ctx):
+        """After every optimiser step (ctx.step)."""
 
 
 def masked_log1p_sum_exp(logits, mask):

@@ -28,13 +28,9 @@ class ProxyAnchorLoss(Criterion):
         super().__init__(batchminer)
         self.alpha = opt.loss_proxyanchor_alpha
         self.delta = opt.loss_proxyanchor_delta
-        self.lr_multiplier = opt.loss_proxyanchor_lrmulti
+        self.lr_multiplier = opt.loss_proxyanchor_lrmulti  # no weight_decay: --decay applies, as the authors'
         self.proxies = torch.nn.Parameter(torch.empty(num_classes, embed_dim))
         torch.nn.init.kaiming_normal_(self.proxies, mode="fan_out")
-
-    def param_groups(self, base_lr):
-        # No "weight_decay" key: the group takes the optimiser's --decay, like the authors' proxies.
-        return [{"params": [self.proxies], "lr": base_lr * self.lr_multiplier, "name": "loss_proxyanchor"}]
 
     def forward(self, batch, labels, **context):
         # Rows are proxies: each proxy sums over the batch.

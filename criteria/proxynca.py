@@ -29,13 +29,10 @@ class ProxyNCALoss(Criterion):
         super().__init__(batchminer)
         if num_classes < 2:
             raise ConfigError("Loss 'proxynca' needs at least two training classes (a negative proxy).")
+        self.weight_decay = 0.0  # the class proxies are not decayed
         self.lr_multiplier = opt.loss_proxynca_lrmulti
         self.scale = opt.loss_proxynca_scale
         self.proxies = torch.nn.Parameter(torch.randn(num_classes, embed_dim) / 8)
-
-    def param_groups(self, base_lr):
-        return [{"params": [self.proxies], "lr": base_lr * self.lr_multiplier, "weight_decay": 0.0,
-                 "name": "loss_proxynca"}]
 
     def forward(self, batch, labels, **context):
         # On vectors of length s, ||x - p||^2 = 2 s^2 (1 - cos).

@@ -47,16 +47,13 @@ class SoftTripleLoss(Criterion):
         self.gamma = opt.loss_softtriplet_gamma
         self.lam = opt.loss_softtriplet_lambda
         self.reg_weight = opt.loss_softtriplet_reg_weight
+        self.weight_decay = 0.0  # the class proxies are not decayed
         self.lr_multiplier = opt.loss_softtriplet_lrmulti
         self.num_classes = num_classes
         # Row c * K + k is centre k of class c.
         bound = 1 / math.sqrt(num_classes * self.n_centroids)
         self.centres = torch.nn.Parameter(
             torch.empty(num_classes * self.n_centroids, embed_dim).uniform_(-bound, bound))
-
-    def param_groups(self, base_lr):
-        return [{"params": [self.centres], "lr": base_lr * self.lr_multiplier, "weight_decay": 0.0,
-                 "name": "loss_softtriplet"}]
 
     def forward(self, batch, labels, **context):
         centres = F.normalize(self.centres, dim=1).view(self.num_classes, self.n_centroids, -1)

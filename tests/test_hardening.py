@@ -306,7 +306,7 @@ def test_best_files_hold_only_what_evaluation_and_transfer_need(reference):
     assert set(best) == {"epoch", "model", "options", "metrics"}
     assert set(best["metrics"]["test"]) >= {"e_recall@1", "mAP_R"}
     last = checkpoint.load(reference / checkpoint.LAST)
-    assert {"optimizer", "scheduler", "sampler", "rng", "best"} <= set(last)
+    assert {"optimizers", "schedulers", "sampler", "rng", "best"} <= set(last)
     assert os.path.getsize(reference / checkpoint.best_name("mAP_R")) < os.path.getsize(reference / checkpoint.LAST)
     model = {k: v for k, v in best["model"].items()}
     assert all(isinstance(v, torch.Tensor) for v in model.values())

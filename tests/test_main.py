@@ -67,7 +67,7 @@ def test_training_improves_recall_and_writes_the_run_folder(finished_run):
     assert options["loss"] == "multisimilarity" and options["n_epochs"] == 3
     state = checkpoint.load(finished_run / checkpoint.LAST)
     assert state["epoch"] == 3
-    assert set(state) >= {"model", "criterion", "optimizer", "scheduler", "sampler", "rng"}
+    assert set(state) >= {"model", "criterion", "optimizers", "schedulers", "sampler", "rng"}
 
 
 def test_an_existing_run_folder_is_never_overwritten(source, finished_run, tmp_path):

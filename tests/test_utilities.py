@@ -55,7 +55,7 @@ def test_training_metrics_use_whole_seeded_classes_within_the_budget():
     import numpy as np
 
     from datasets.base import Split
-    from utilities.training import train_subset
+    from utilities.run_evaluation import train_subset
     labels = np.repeat(np.arange(10), 5)
     split = Split("train", [f"{i}.jpg" for i in range(50)], labels, [f"c{i}" for i in range(10)])
     subset = train_subset(split, 23, seed=0)

@@ -1,10 +1,16 @@
-"""The training run: wires dataset, backbone, loss, batchminer and sampler, then trains, evaluates and checkpoints.
+"""The training run: wires dataset, backbone, objective (loss + terms), batchminer, sampler, optimisers and an
+optional frozen teacher, then trains, evaluates and checkpoints.
 
 Epoch 0 is the evaluation before any training; epoch e >= 1 is the state after e training epochs. Every epoch ends
-with an evaluation, the CSV rows and plots, and an atomic checkpoint, so an interrupted run loses at most the epoch in
-progress and `--resume <run folder>` continues it to the same result an uninterrupted run reaches (on CPU).
+with an evaluation, the CSV rows and plots, and a checkpoint commit (utilities/checkpoint.py), so an interrupted run
+loses at most the epoch in progress and `--resume <run folder>` continues it to the same result an uninterrupted run
+reaches (on CPU).
+
+Where each concern lives: options checks in parameters.py; evaluation and best tracking in run_evaluation.py;
+optimisers and schedules in optimizers.py; hook context and lifecycle in hooks.py; checkpoint files in
+checkpoint.py; logs in logger.py. Components never get special cases here: they declare what they need (NEEDS,
+VIEWS, parameter groups, optimiser specs, hooks) and the loop provides it.
 """
-import dataclasses
 import logging
 import os
 import random
@@ -22,24 +28,18 @@ import datasampler
 import datasets
 import evaluation
 import parameters
+from criteria.objective import TEACHER_KEYS
 from datasets.base import ImageDataset, build_transform, collate_skipping, evaluation_loader
 from utilities import checkpoint
 from utilities.errors import ConfigError, TrainingDiverged
+from utilities.hooks import HookContext, ReadOnlyOptions
 from utilities.logger import RunLogger, create_run_dir, write_options
+from utilities.optimizers import MAIN, NamedOptimizers, main_spec, model_param_groups
 from utilities.options import saved_options
+from utilities.run_evaluation import BestRecord, SplitEvaluation
 from utilities.run_lock import RunLock
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class TrainingContext:
-    """What loss hooks (on_train_start / on_epoch_start) may use: the model, the data and a way to embed it."""
-    model: torch.nn.Module
-    train_split: object
-    device: torch.device
-    make_loader: object  # callable(split, train: bool) -> DataLoader yielding (images, labels, indices, n_skipped)
-    run_dir: str
 
 
 def seed_everything(seed):
@@ -48,64 +48,36 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
-def select_device(opt):
+def select_device(gpu):
+    """The device a run or an evaluation uses: CUDA device gpu[0] when CUDA is available, else the CPU."""
     if torch.cuda.is_available():
-        return torch.device(f"cuda:{opt.gpu[0]}")
-    LOG.info("CUDA is not available: training on the CPU.")
+        return torch.device(f"cuda:{gpu[0]}")
+    LOG.info("CUDA is not available: running on the CPU.")
     return torch.device("cpu")
 
 
 def resolve_batchminer(opt):
     """The loss's batchminer: the one asked for, else the loss's default; None for losses that mine themselves."""
-    criterion_class = criteria.REGISTRY.get(opt.loss)
-    name = opt.batch_mining or criterion_class.DEFAULT_BATCHMINER
-    if name is None:
-        return None
-    return batchminer.select(name, opt)
+    name = opt.batch_mining or criteria.REGISTRY.get(opt.loss).DEFAULT_BATCHMINER
+    return None if name is None else batchminer.select(name, opt)
 
 
-def build_optimizer(opt, model, criterion):
-    head_lr = opt.fc_lr if opt.fc_lr > 0 else opt.lr
-    head_ids = {id(p) for p in model.head_parameters()}
-    groups = [
-        {"params": [p for p in model.parameters() if id(p) not in head_ids], "lr": opt.lr, "name": "backbone"},
-        {"params": list(model.head_parameters()), "lr": head_lr, "name": "head"},
-        *criterion.param_groups(opt.lr),
-    ]
-    if opt.optim == "adam":
-        return torch.optim.Adam(groups, weight_decay=opt.decay)
-    if opt.optim == "adamw":
-        return torch.optim.AdamW(groups, weight_decay=opt.decay)
-    return torch.optim.SGD(groups, momentum=opt.sgd_momentum, weight_decay=opt.decay)
+class MultiView:
+    """V independent draws of a random transform of one image, stacked: [V, C, H, W]."""
 
+    def __init__(self, transform, views):
+        self.transform = transform
+        self.views = views
 
-def build_scheduler(opt, optimizer):
-    if opt.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=opt.tau[0], gamma=opt.gamma)
-    if opt.scheduler == "multistep":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=opt.tau, gamma=opt.gamma)
-    if opt.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(opt.n_epochs, 1))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
-
-
-def train_subset(split, max_images, seed):
-    """Whole random classes of the training split, up to max_images, for the (optional) training-split metrics."""
-    if len(split.paths) <= max_images:
-        return split
-    sizes = np.bincount(split.labels, minlength=split.num_classes)
-    order = np.random.default_rng(seed).permutation(split.num_classes)
-    # Keep classes while they fit (at least one), in the seeded order.
-    fits = np.cumsum(sizes[order]) <= max_images
-    fits[0] = True
-    return split.select_classes("train", sorted(order[fits].tolist()))
+    def __call__(self, image):
+        return torch.stack([self.transform(image) for _ in range(self.views)])
 
 
 class Run:
     def __init__(self, opt, run_dir=None):
         parameters.check_options(opt)
         self.opt = opt
-        self.device = select_device(opt)
+        self.device = select_device(opt.gpu)
         seed_everything(opt.seed)
         if opt.amp and self.device.type != "cuda":
             LOG.warning("--amp needs CUDA; training in float32 on the CPU.")
@@ -114,23 +86,20 @@ class Run:
         self.data = datasets.select(opt)
         self.model = architectures.select(opt.arch, opt.embed_dim, pretrained=not opt.not_pretrained).to(self.device)
         crop = opt.crop_size or self.data.default_crop_size
-        self.train_transform = build_transform(True, crop, self.model.mean, self.model.std, self.data.train_crop_scale)
-        self.eval_transform = build_transform(False, crop, self.model.mean, self.model.std)
+        self.train_transform = build_transform(True, crop, self.data.train_crop_scale)
+        self.eval_transform = build_transform(False, crop)
         self.sampler = datasampler.select(opt.data_sampler, opt, self.data.train.labels)
-        self.criterion = criteria.select(opt.loss, opt, num_classes=self.data.train.num_classes,
-                                         embed_dim=opt.embed_dim, batchminer=resolve_batchminer(opt)).to(self.device)
-        self.optimizer = build_optimizer(opt, self.model, self.criterion)
-        self.scheduler = build_scheduler(opt, self.optimizer)
+        self.objective = criteria.build_objective(opt, num_classes=self.data.train.num_classes, embed_dim=opt.embed_dim,
+                                            batchminer=resolve_batchminer(opt)).to(self.device)
+        self.teacher = self.load_teacher()
+        specs = {MAIN: main_spec(opt)}
+        for _, part in self.objective.parts():
+            specs.update(getattr(part, "optimizer_specs", lambda o, n: {})(opt, len(self.sampler)))
+        self.optimizers = NamedOptimizers(model_param_groups(self.model, opt) + self.objective.param_groups(opt.lr),
+                                          specs)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-
-        self.eval_splits = dict(self.data.evaluation)
-        if not opt.no_train_metrics:
-            subset = train_subset(self.data.train, opt.train_metrics_max_images, opt.seed)
-            self.eval_splits["train"] = datasets.base.EvalSplit("train", subset, None,
-                                                                self.data.evaluation["test"].recall_ks)
-        self.selection_split = "val" if "val" in self.eval_splits else "test"
-        self.best = {}
         self.start_epoch = 0
+        self.step = 0
 
         # The folder comes last, so that a run refused at start leaves nothing behind.
         fresh = run_dir is None
@@ -150,6 +119,25 @@ class Run:
             if fresh:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
+        self.evaluation = SplitEvaluation(opt, self.data, self.embed_split, self.logger)
+        self.record = BestRecord(opt.storage_metrics, self.evaluation.selection_split)
+        self.context = HookContext(options=ReadOnlyOptions(opt), model=self.model, sampler=self.sampler,
+                                   train_split=self.data.train, device=self.device, run_dir=self.run_dir,
+                                   logger=logging.getLogger("component"), embed=self.embed_split,
+                                   teacher=self.teacher)
+
+    def load_teacher(self):
+        needs_teacher = sorted(self.objective.NEEDS & TEACHER_KEYS)
+        path = getattr(self.opt, "teacher", "")
+        if not path:
+            if needs_teacher:
+                raise ConfigError(f"The objective needs {', '.join(needs_teacher)}: give --teacher <run folder or "
+                                  f"checkpoint> of a trained model.")
+            return None
+        from utilities.model_loading import load_trained_model
+        teacher, record = load_trained_model(path, device=self.device)
+        LOG.info("Teacher: %s (epoch %s, %s, %d-d).", record.path, record.epoch, record.arch, record.embed_dim)
+        return teacher
 
     def close(self):
         """Release the run folder (also after a failure); safe to call twice."""
@@ -162,28 +150,30 @@ class Run:
         return os.path.isfile(os.path.join(self.run_dir, checkpoint.LAST))
 
     # ---- data ----
-    def make_loader(self, split, train):
-        if not train:
-            return evaluation_loader(split, self.eval_transform, self.opt, self.device)
-        dataset = ImageDataset(split, self.train_transform, skip_unreadable=self.opt.skip_unreadable_images)
+    def train_loader(self):
+        views = self.objective.VIEWS
+        transform = self.train_transform if views == 1 else MultiView(self.train_transform, views)
+        dataset = ImageDataset(self.data.train, transform, skip_unreadable=self.opt.skip_unreadable_images)
         return torch.utils.data.DataLoader(dataset, batch_sampler=self.sampler, num_workers=self.opt.num_workers,
                                            collate_fn=collate_skipping, pin_memory=self.device.type == "cuda")
 
-    def context(self):
-        return TrainingContext(self.model, self.data.train, self.device, self.make_loader, self.run_dir)
+    def embed_split(self, split):
+        """({evaltype: embeddings}, labels) of a Split with the evaluation transform."""
+        loader = evaluation_loader(split, self.eval_transform, self.opt, self.device)
+        return evaluation.embed(self.model, loader, self.device, amp=self.use_amp, keys=self.opt.evaltypes)
 
     # ---- checkpoints ----
     def state(self, epoch):
         return {
             "epoch": epoch,
+            "step": self.step,
             "model": self.model.state_dict(),
-            "criterion": self.criterion.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "criterion": self.objective.state_dict(),
+            **self.optimizers.state_dict(),
             "scaler": self.scaler.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": checkpoint.rng_states(),
-            "best": self.best,
+            "best": self.record.best,
             "options": saved_options(self.opt),
         }
 
@@ -196,6 +186,13 @@ class Run:
         best = checkpoint.serialise(self.best_state(epoch, results)) if improved else None
         checkpoint.commit_epoch(self.run_dir, epoch, checkpoint.serialise(self.state(epoch)), best, improved)
 
+    def start(self):
+        """Component setup, then (on --resume) the saved state: setup's state is overwritten by the checkpoint's."""
+        self.objective.setup(self.context)
+        getattr(self.sampler, "setup", lambda ctx: None)(self.context)
+        if self.opt.resume:
+            self.resume()
+
     def resume(self):
         path = f"{self.run_dir}/{checkpoint.LAST}"
         try:
@@ -206,54 +203,22 @@ class Run:
                               f"the file from a copy, or start the run again.") from error
         checkpoint.recover(self.run_dir, state["epoch"])
         self.model.load_state_dict(state["model"])
-        self.criterion.load_state_dict(state["criterion"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.objective.load_state_dict(state["criterion"])
+        if "optimizer" in state:  # written before optimisers were named
+            state = {**state, "optimizers": {MAIN: state["optimizer"]}, "schedulers": {MAIN: state["scheduler"]}}
+        self.optimizers.load_state_dict(state)
         self.scaler.load_state_dict(state["scaler"])
         self.sampler.load_state_dict(state["sampler"])
         checkpoint.restore_rng_states(state["rng"])
-        self.best = state["best"]
+        self.record.best = state["best"]
         self.start_epoch = state["epoch"] + 1
+        self.step = state.get("step", 0)
         self.logger.truncate_after(state["epoch"])
-        for problem in checkpoint.check_best_files(self.run_dir, self.best):
+        for problem in checkpoint.check_best_files(self.run_dir, self.record.best):
             LOG.warning("Best checkpoint out of step with the run's record: %s.", problem)
         LOG.info("Resuming %s after epoch %d.", self.run_dir, state["epoch"])
 
     # ---- evaluation ----
-    def evaluate(self, epoch):
-        """Evaluate every split; returns {split: {metric: value}} for the embedding used to select checkpoints."""
-        results = {}
-        for name, split in self.eval_splits.items():
-            loaders = [self.make_loader(split.query, train=False)]
-            if split.gallery is not None:
-                loaders.append(self.make_loader(split.gallery, train=False))
-            outputs = [evaluation.embed(self.model, loader, self.device, amp=self.use_amp, keys=self.opt.evaltypes)
-                       for loader in loaders]
-            for embeddings, _ in outputs:
-                for evaltype in self.opt.evaltypes:
-                    if not np.isfinite(embeddings[evaltype]).all():
-                        raise self.diverged(epoch, f"the {name} split's {evaltype} contain NaN or infinite values")
-            for evaltype in self.opt.evaltypes:
-                embedded = [(embeddings[evaltype], labels) for embeddings, labels in outputs]
-                gallery = embedded[1] if len(embedded) > 1 else (None, None)
-                metrics = evaluation.evaluate(self.opt.evaluation_metrics, *embedded[0], *gallery, seed=self.opt.seed)
-                self.logger.log(f"{name}_{evaltype}", epoch, metrics)
-                LOG.info("epoch %d %s/%s: %s", epoch, name, evaltype,
-                         "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
-                if evaltype == self.opt.evaltypes[0]:
-                    results[name] = metrics
-        return results
-
-    def update_best(self, epoch, results):
-        improved = []
-        for metric in self.opt.storage_metrics:
-            value = results[self.selection_split][metric]
-            if metric not in self.best or value > self.best[metric]["value"]:
-                self.best[metric] = {"value": value, "epoch": epoch,
-                                     "other_splits": {s: r[metric] for s, r in results.items()}}
-                improved.append(metric)
-        return improved
-
     def diverged(self, epoch, what):
         last = os.path.join(self.run_dir, checkpoint.LAST)
         where = (f"The last good checkpoint is {last} (epoch {checkpoint.load(last)['epoch']})."
@@ -262,74 +227,97 @@ class Run:
                                 f"--lr (now {self.opt.lr}), an _normalize architecture or gradient-friendlier "
                                 f"loss settings; resuming would diverge again.")
 
+    def evaluate(self, epoch):
+        def check_finite(what, embeddings):
+            if not np.isfinite(embeddings).all():
+                raise self.diverged(epoch, f"{what} contain NaN or infinite values")
+        return self.evaluation.evaluate(epoch, check_finite)
+
+    def finish_epoch(self, epoch, results, started):
+        self.save_checkpoints(epoch, results, self.record.update(epoch, results))
+        summary = self.write_summary(started)
+        self.logger.plot()
+        return summary
+
     def write_summary(self, started):
         last = {name: self.logger.table(name).rows()[-1] for name in self.logger.existing_tables()}
-        summary = {"best": self.best, "selection_split": self.selection_split, "run_dir": self.run_dir,
-                   "last": last, "seconds_this_session": time.time() - started}
+        summary = {"best": self.record.best, "selection_split": self.record.selection_split,
+                   "run_dir": self.run_dir, "last": last, "seconds_this_session": time.time() - started}
         self.logger.write_summary(summary)
         return summary
 
     # ---- training ----
-    def set_warmup(self, epoch):
-        """During --warmup epochs only the embedding head and the loss's own parameters learn."""
-        head_ids = {id(p) for p in self.model.head_parameters()}
-        for p in self.model.parameters():
-            if id(p) not in head_ids:
-                p.requires_grad_(epoch > self.opt.warmup)
+    def batch_context(self, out, images, indices):
+        """The context keys the objective declared in NEEDS, for one batch."""
+        needs = self.objective.NEEDS
+        context = {key: out[key] for key in needs if key in out}
+        if "images" in needs:
+            context["images"] = images
+        if "indices" in needs:
+            context["indices"] = indices
+        if "views" in needs:
+            context["views"] = self.objective.VIEWS
+        if needs & TEACHER_KEYS:
+            with torch.no_grad():
+                teacher_out = self.teacher(images, return_intermediate="teacher_intermediate" in needs)
+            context["teacher_embeds"] = teacher_out["embeds"].float()
+            if "teacher_intermediate" in needs:
+                context["teacher_intermediate"] = teacher_out["intermediate"]
+        return context
 
     def train_epoch(self, epoch):
         self.model.train()
-        self.set_warmup(epoch)
+        self.optimizers.set_warmup(frozen=epoch <= self.opt.warmup)
         self.sampler.set_epoch(epoch)
-        if self.sampler.REQUIRES_EMBEDDINGS:
-            outputs, _ = evaluation.embed(self.model, self.make_loader(self.data.train, train=False), self.device,
-                                          amp=self.use_amp)
+        self.context.epoch = epoch
+        needs_embeddings = getattr(self.sampler, "needs_embeddings", lambda e: self.sampler.REQUIRES_EMBEDDINGS)
+        if needs_embeddings(epoch):
+            outputs, _ = evaluation.embed(self.model, evaluation_loader(self.data.train, self.eval_transform, self.opt,
+                                                                        self.device), self.device, amp=self.use_amp)
             self.sampler.set_embeddings(outputs["embeds"])
-        self.criterion.on_epoch_start(epoch, self.context())
-        losses, skipped = [], 0
-        bar = tqdm(self.make_loader(self.data.train, train=True), desc=f"epoch {epoch} train", leave=False)
+        self.objective.on_epoch_start(self.context)
+        getattr(self.sampler, "on_epoch_start", lambda ctx: None)(self.context)
+        totals, skipped, views = {}, 0, self.objective.VIEWS
+        bar = tqdm(self.train_loader(), desc=f"epoch {epoch} train", leave=False)
         for images, labels, indices, n_skipped in bar:
             skipped += n_skipped
+            if views > 1:  # [B, V, C, H, W] -> view-major [V * B, C, H, W]
+                images = images.transpose(0, 1).reshape(-1, *images.shape[2:])
+                labels, indices = labels.repeat(views), indices.repeat(views)
+            images = images.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-                out = self.model(images.to(self.device, non_blocking=True),
-                                 return_intermediate="intermediate" in self.criterion.NEEDS)
-            context = {key: out[key] for key in self.criterion.NEEDS if key in out}
-            if "images" in self.criterion.NEEDS:
-                context["images"] = images
-            if "indices" in self.criterion.NEEDS:
-                context["indices"] = indices
-            loss = self.criterion(out["embeds"].float(), labels.to(self.device), **context)
+                out = self.model(images, return_intermediate="intermediate" in self.objective.NEEDS)
+                context = self.batch_context(out, images, indices)
+            loss = self.objective(out["embeds"].float(), labels.to(self.device), **context)
             if not torch.isfinite(loss):
                 raise self.diverged(epoch, f"the loss became {loss.item()}")
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizers.zero_grad()
             self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-        self.scheduler.step()
+            self.optimizers.step(self.scaler)
+            self.step += 1
+            self.context.step = self.step
+            self.objective.on_step_end(self.context)
+            # Each part's value gets its own column when there are terms (alone, the base loss is "loss").
+            parts = self.objective.last_values if self.objective.terms else {}
+            for key, value in {"loss": loss, **parts}.items():
+                totals.setdefault(key, []).append(value.item())
+            bar.set_postfix(loss=f"{np.mean(totals['loss']):.4f}")
+        self.optimizers.epoch_end()
         if skipped:
             LOG.warning("epoch %d: skipped %d unreadable training images.", epoch, skipped)
-        return float(np.mean(losses)) if losses else float("nan")
+        return {key: float(np.mean(values)) for key, values in totals.items()} or {"loss": float("nan")}
 
     def run(self):
-        start = time.time()
+        started = time.time()
         if self.start_epoch == 0:
-            self.criterion.on_train_start(self.context())
-            results = self.evaluate(0)
-            self.save_checkpoints(0, results, self.update_best(0, results))
-            self.write_summary(start)
-            self.logger.plot()
+            self.finish_epoch(0, self.evaluate(0), started)
             self.start_epoch = 1
         for epoch in range(self.start_epoch, self.opt.n_epochs + 1):
             epoch_start = time.time()
-            lrs = {f"lr_{g['name']}": g["lr"] for g in self.optimizer.param_groups}
-            loss = self.train_epoch(epoch)
-            self.logger.log("train", epoch, {"loss": loss, **lrs, "seconds": time.time() - epoch_start})
-            results = self.evaluate(epoch)
-            self.save_checkpoints(epoch, results, self.update_best(epoch, results))
-            self.write_summary(start)
-            self.logger.plot()
-        summary = self.write_summary(start)
+            lrs = self.optimizers.learning_rates()
+            losses = self.train_epoch(epoch)
+            self.logger.log("train", epoch, {**losses, **lrs, "seconds": time.time() - epoch_start})
+            self.finish_epoch(epoch, self.evaluate(epoch), started)
+        summary = self.write_summary(started)
         self.logger.finish()
         return summary

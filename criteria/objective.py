@@ -1,0 +1,77 @@
+"""The training objective: the base loss (`--loss`, with its batchminer rules) plus weighted terms (regularisers/).
+
+    objective = criteria.build_objective(opt, num_classes=C, embed_dim=D, batchminer=miner)
+    total = objective(embeddings, labels, **context)      # base + sum_k w_k * term_k
+    objective.last_values                                   # {"loss_<base>": v, "loss_<term>": v} of that call
+
+The objective merges what its parts declare: `NEEDS` (union, checked against CONTEXT_KEYS), `VIEWS` (all parts
+must agree), optimiser groups, hooks (each part's, in order: base first) and state (one state dict with `base.` and
+`terms.<name>.` entries).
+"""
+import torch
+
+from utilities.errors import ConfigError
+
+# What the training loop can put in a loss's context (criteria/base.py says what each holds).
+CONTEXT_KEYS = frozenset({"features", "logits", "intermediate", "images", "indices", "teacher_embeds",
+                          "teacher_intermediate", "views"})
+TEACHER_KEYS = frozenset({"teacher_embeds", "teacher_intermediate"})
+
+
+def check_needs(name, needs):
+    unknown = sorted(set(needs) - CONTEXT_KEYS)
+    if unknown:
+        raise ConfigError(f"{name} declares NEEDS {', '.join(map(repr, unknown))}, which the training loop does "
+                          f"not provide; valid keys: {', '.join(sorted(CONTEXT_KEYS))}.")
+
+
+class Objective(torch.nn.Module):
+    def __init__(self, base, terms):
+        """base: a Criterion; terms: {name: (weight, Regulariser)}."""
+        super().__init__()
+        self.base = base
+        self.terms = torch.nn.ModuleDict({name: term for name, (_, term) in terms.items()})
+        self.weights = {name: weight for name, (weight, _) in terms.items()}
+        self.base_name = base.registry_name
+        for part_name, part in self.parts():
+            check_needs(f"'{part_name}'", part.NEEDS)
+        self.NEEDS = frozenset().union(*(part.NEEDS for _, part in self.parts()))
+        views = {part.VIEWS for _, part in self.parts()}
+        if len(views) > 1:
+            raise ConfigError(f"The loss and its terms disagree on views per image: "
+                              f"{', '.join(f'{n}: {p.VIEWS}' for n, p in self.parts())}.")
+        self.VIEWS = views.pop()
+        self.last_values = {}
+
+    def parts(self):
+        return [(self.base_name, self.base), *self.terms.items()]
+
+    def forward(self, embeddings, labels, **context):
+        total = self.base(embeddings, labels, **{k: v for k, v in context.items() if k in self.base.NEEDS})
+        values = {f"loss_{self.base_name}": total.detach()}
+        for name, term in self.terms.items():
+            value = term(embeddings, labels, **{k: v for k, v in context.items() if k in term.NEEDS})
+            values[f"loss_{name}"] = value.detach()
+            total = total + self.weights[name] * value
+        self.last_values = values
+        return total
+
+    def param_groups(self, base_lr):
+        return [group for _, part in self.parts() for group in part.param_groups(base_lr)]
+
+    def setup(self, ctx):
+        for _, part in self.parts():
+            part.setup(ctx)
+
+    def on_epoch_start(self, ctx):
+        for _, part in self.parts():
+            part.on_epoch_start(ctx)
+
+    def on_step_end(self, ctx):
+        for _, part in self.parts():
+            part.on_step_end(ctx)
+
+    def load_state_dict(self, state, strict=True):
+        if state and not any(key.startswith(("base.", "terms.")) for key in state):
+            state = {f"base.{key}": value for key, value in state.items()}  # a checkpoint from before terms existed
+        return super().load_state_dict(state, strict=strict)
