@@ -11,6 +11,7 @@ before any dataset or model is loaded.
 """
 import argparse
 import os
+import sys
 import types
 
 from utilities.argtypes import fraction, nonnegative_float, nonnegative_int, positive_float, positive_int
@@ -81,6 +82,10 @@ def basic_training_parameters(parser):
                        help="Run folder of an interrupted or finished run: continue from its last checkpoint with "
                             "its options. Only " + ", ".join(f"--{k}" for k in RESUME_CHANGEABLE) + " may be given "
                             "with it (e.g. --n_epochs to extend a run); other flags are refused.")
+    group.add_argument("--config", default=None, type=str,
+                       help="YAML recipe of options, one `name: value` per line with the names of these flags (a W&B "
+                            "config export or a run's options.json also works); values are checked like the flags, "
+                            "and flags given on the command line win. Not allowed with --resume.")
 
 
 def data_parameters(parser):
@@ -120,9 +125,10 @@ def logging_parameters(parser):
     group.add_argument("--group", default="", type=str,
                        help="Run group: names the run folder and the W&B group; default <loss>_<arch>.")
     group.add_argument("--wandb_key", default="", type=str,
-                       help="W&B API key, used for this process only and never stored. Prefer the WANDB_API_KEY "
-                            "environment variable or `wandb login`, which keep it off the command line and out of "
-                            "the shell history.")
+                       help="W&B API key, used in memory for this run only and never written anywhere (not to the "
+                            "W&B config, the run folder or ~/.netrc). Prefer the WANDB_API_KEY environment variable "
+                            "or `wandb login`, which keep the key off the command line and out of the shell "
+                            "history. Without any credentials, --log_online logs offline.")
 
 
 def evaluation_parameters(parser):
@@ -189,6 +195,8 @@ def check_names(opt):
                                  ("data sampler", "datasampler", opt.data_sampler),
                                  ("batchminer", "batchminer", opt.batch_mining)):
         names = static_names(package)
+        if value is not None and value not in names and package in sys.modules:
+            names = sys.modules[package].REGISTRY.names()  # components registered at run time
         if value is not None and value not in names:
             raise ConfigError(f"Unknown {kind} '{value}'. Valid {kind} names: {', '.join(names)}.")
     from metrics import check_metric_names
@@ -206,8 +214,8 @@ def check_options(opt):
     unknown_types = [t for t in opt.evaltypes if t not in ("embeds", "features")]
     if unknown_types:
         raise ConfigError(f"Unknown --evaltypes {' '.join(unknown_types)}; valid: embeds, features.")
-    if opt.bs % opt.samples_per_class:
-        raise ConfigError(f"--bs ({opt.bs}) must be a multiple of --samples_per_class ({opt.samples_per_class}).")
+    import datasampler
+    datasampler.check_batch_shape(opt.bs, opt.samples_per_class)
     if opt.scheduler == "multistep" and sorted(set(opt.tau)) != opt.tau:
         raise ConfigError(f"--tau {' '.join(map(str, opt.tau))}: multistep milestones must be increasing epochs.")
     import architectures
@@ -218,6 +226,17 @@ def check_options(opt):
     criterion_class.check_batchminer(None if miner is None else types.SimpleNamespace(registry_name=miner))
 
 
+def apply_config(opt, argv=None):
+    """opt parsed again from argv with the --config recipe as the defaults (command-line flags win); opt unchanged
+    without --config. Recipe errors are ConfigErrors, raised before anything heavy is imported."""
+    if opt.config is None:
+        return opt
+    from utilities.config import recipe_values
+    parser = build_parser()
+    parser.set_defaults(**recipe_values(opt.config, build_parser))
+    return parser.parse_args(argv)
+
+
 def parse_args(argv=None):
-    """The options main.py runs with: parsed flags plus the dataset-dependent defaults."""
-    return resolve_dataset_defaults(build_parser().parse_args(argv))
+    """The options main.py runs with: parsed flags (over the --config recipe) plus the dataset-dependent defaults."""
+    return resolve_dataset_defaults(apply_config(build_parser().parse_args(argv), argv))

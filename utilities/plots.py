@@ -17,6 +17,7 @@ Panels, in this order (empty ones are left out):
   MAP            mAP_R, mAP_1000, mAP_lim, mAP_c, r_precision and their c_ variants
   distances      dists@intra, dists@inter, dists@intra_over_inter
   spectrum       rho_spectrum@k
+  uncertainty    norm_auroc, c_norm_auroc
   other          anything else
 
 matplotlib is imported inside the functions that draw (Agg canvas, no pyplot state), so importing this module is
@@ -27,7 +28,8 @@ import re
 
 LOSS, LR, TIME = "loss", "learning rate", "time"
 RECALL, CLUSTERING, MAP, DISTANCES, SPECTRUM, OTHER = "recall", "clustering", "MAP", "distances", "spectrum", "other"
-PANEL_ORDER = (LOSS, LR, TIME, RECALL, CLUSTERING, MAP, DISTANCES, SPECTRUM, OTHER)
+UNCERTAINTY = "uncertainty"
+PANEL_ORDER = (LOSS, LR, TIME, RECALL, CLUSTERING, MAP, DISTANCES, SPECTRUM, UNCERTAINTY, OTHER)
 LOG_PANELS = frozenset({LR})
 
 _BASE_FAMILIES = {
@@ -36,6 +38,7 @@ _BASE_FAMILIES = {
     "mAP_R": MAP, "mAP_1000": MAP, "mAP_lim": MAP, "mAP_c": MAP, "r_precision": MAP,
     "dists": DISTANCES,
     "rho_spectrum": SPECTRUM,
+    "norm_auroc": UNCERTAINTY,
 }
 _PREFIX_FAMILIES = ((re.compile(r"^loss(_.+)?$"), LOSS),
                     (re.compile(r"^lr(_.+)?$"), LR),
