@@ -9,11 +9,18 @@ Retrieval metrics leave out queries with no relevant gallery item (same-set: cla
 query/gallery: classes absent from the gallery) and log how many. A metric that cannot be below 1 for the gallery's
 size (recall@k with k not smaller than the candidates) is computed, with one warning per metric and size.
 
+Ranked-embedding metrics (norm_auroc, ...) are served by the same search as the retrieval metrics of their space
+and see exactly the same queries (the left-out ones are left out of them too, and named in the same log line), in
+the same order, with those queries' embeddings exactly as passed in: in same-set evaluation the rows of the one
+set, in query/gallery evaluation the query rows; not normalised, whatever the space, and not rescaled (below).
+When no query has a relevant item, every retrieval and ranked-embedding metric is NaN.
+
 Every metric here is invariant to scaling all embeddings by one factor (ranks, k-means assignments, cosine
 distances, the normalised spectrum), so embeddings whose entries are huge or tiny are first scaled by a power of two,
 which is exact in floating point, so that float32 squared distances neither overflow nor underflow. Non-finite
 embeddings are refused. The search depth is the largest window any
-requested retrieval metric reads (recall k, R, class size, 1000, ...), so one search serves them all.
+requested retrieval or ranked-embedding metric reads (recall k, R, class size, 1000, 1 for norm_auroc, ...), so one
+search per space serves them all.
 """
 import logging
 import time
@@ -25,7 +32,8 @@ from evaluation.kmeans import kmeans_assign
 from evaluation.knn import hit_ranks
 from evaluation.spectrum import singular_values
 from metrics import build_metric
-from metrics.base import SPACES, ClusteringMetric, EmbeddingMetric, RankedHits, RetrievalMetric, SpectrumMetric
+from metrics.base import (SPACES, ClusteringMetric, EmbeddingMetric, RankedEmbeddingMetric, RankedHits,
+                          RetrievalMetric, SearchMetric, SpectrumMetric)
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +59,16 @@ def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=No
                 f"{gallery_embeddings.shape[1]}."
             )
 
+    given_queries = query_embeddings  # what ranked-embedding metrics see: not rescaled
     query_embeddings, gallery_embeddings = _rescaled(query_embeddings, None if same_set else gallery_embeddings)
     if same_set:
         gallery_embeddings = query_embeddings
 
     results = {}
-    retrieval = _of_kind(metrics, RetrievalMetric)
-    if retrieval:
-        results.update(
-            _retrieval(retrieval, query_embeddings, query_labels, gallery_embeddings, gallery_labels, same_set)
-        )
+    searched = _of_kind(metrics, SearchMetric)
+    if searched:
+        results.update(_searched(searched, query_embeddings, query_labels, gallery_embeddings, gallery_labels,
+                                 same_set, given_queries))
     if len(results) < len(metrics):
         if same_set:
             embeddings, labels = query_embeddings, query_labels
@@ -133,7 +141,8 @@ def _n_relevant(query_labels, gallery_labels, same_set):
     return n - 1 if same_set else n
 
 
-def _retrieval(metrics, query_embeddings, query_labels, gallery_embeddings, gallery_labels, same_set):
+def _searched(metrics, query_embeddings, query_labels, gallery_embeddings, gallery_labels, same_set, given_queries):
+    """Retrieval and ranked-embedding metrics: one kNN search per space over the queries with a relevant item."""
     _warn_saturated(metrics, len(gallery_labels) - same_set)
     n_relevant = _n_relevant(query_labels, gallery_labels, same_set)
     valid = np.flatnonzero(n_relevant > 0)
@@ -165,8 +174,21 @@ def _retrieval(metrics, query_embeddings, query_labels, gallery_embeddings, gall
                      time.perf_counter() - started)
         first_of_query = np.searchsorted(query, query)  # hits come sorted by query, then rank
         hits = RankedHits(n_relevant, n_class, query, rank, np.arange(1, len(query) + 1) - first_of_query, depth)
-        results.update({name: metric.per_query(hits).mean() for name, metric in group.items()})
+        for name, metric in group.items():
+            if isinstance(metric, RetrievalMetric):
+                results[name] = metric.per_query(hits).mean()
+            elif isinstance(metric, RankedEmbeddingMetric):
+                results[name] = metric.compute(hits, _read_only(given_queries, valid), query_labels[valid])
+            else:
+                raise TypeError(f"{name}: a SearchMetric must be a RetrievalMetric or a RankedEmbeddingMetric.")
     return results
+
+
+def _read_only(embeddings, rows):
+    """The given rows, without a copy when they are all of them, as an array the metric cannot write to."""
+    view = embeddings[rows] if len(rows) < len(embeddings) else embeddings.view()
+    view.flags.writeable = False
+    return view
 
 
 def _clustering(metrics, embeddings, labels, seed):

@@ -8,6 +8,8 @@ embeddings) instead of Euclidean distance, where the family offers it.
 Metric families come in kinds that say which shared computation they consume (see metrics/base.py):
   - RetrievalMetric: per-query values from the ranks of the query's relevant gallery items; evaluation/ runs one
     kNN search per embedding space for all of them;
+  - RankedEmbeddingMetric: one value, with its own aggregation, from those same ranks (the same search) and the
+    query embeddings as given (norm_auroc: does the embedding norm predict recall@1?);
   - ClusteringMetric: a value from (labels, k-means assignment); evaluation/ runs one k-means per space;
   - EmbeddingMetric: a value from the embeddings and labels directly (dists@...);
   - SpectrumMetric: a value from the embeddings' singular values, computed once (rho_spectrum@...).

@@ -89,8 +89,10 @@ class RankedHits:
         return np.bincount(self.query[inside], weights=precision, minlength=self.n_queries)
 
 
-class RetrievalMetric(Metric):
-    """Averaged over queries that have at least one relevant gallery item (n_relevant > 0)."""
+class SearchMetric(Metric):
+    """A metric that reads the RankedHits of its space. evaluation/ runs one kNN search per space for all of them,
+    as deep as the largest window() requested, over the queries that have at least one relevant gallery item
+    (n_relevant > 0); the others are left out (and counted in the log)."""
 
     def window(self, max_relevant, max_class):
         """How many ranks this metric reads, given the largest n_relevant and n_class of any query."""
@@ -100,8 +102,27 @@ class RetrievalMetric(Metric):
         """True when, with this many gallery candidates per query, the metric is 1 whatever the embedding."""
         return False
 
+
+class RetrievalMetric(SearchMetric):
+    """Averaged over queries that have at least one relevant gallery item (n_relevant > 0)."""
+
     def per_query(self, hits):
         """hits: RankedHits. Returns float64 [Q]."""
+        raise NotImplementedError
+
+
+class RankedEmbeddingMetric(SearchMetric):
+    """One number from the ranked hits and the query embeddings together, aggregated by the metric itself (not a
+    mean over queries), e.g. how well a per-query certainty read off the embedding predicts retrieval success.
+
+    It shares its space's kNN search with the retrieval metrics (declare the ranks read with window()) and sees the
+    same queries: those with at least one relevant gallery item, in the same order; the others are left out.
+    """
+
+    def compute(self, hits, query_embeddings, query_labels):
+        """hits: RankedHits of the metric's space, Q queries; query_embeddings: float32 [Q, D], read-only, row q the
+        embedding of hits' query q as handed to evaluate(), in float32 (not normalised, not rescaled, whatever the
+        space; in query/gallery evaluation the query set's); query_labels: int64 [Q]. Returns a float."""
         raise NotImplementedError
 
 

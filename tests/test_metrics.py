@@ -107,6 +107,7 @@ def test_windows_declare_the_search_depth():
     assert build_metric("mAP_c").window(7, 8) == 8
     assert build_metric("mAP_1000").window(7, 8) == 1000
     assert build_metric("c_mAP_lim").window(7, 8) == 1023
+    assert build_metric("norm_auroc").window(7, 8) == build_metric("c_norm_auroc").window(7, 8) == 1
 
 
 def test_exact_duplicates_never_count_the_query_and_tie_by_index():
@@ -251,9 +252,9 @@ def test_parse_metric_name():
 @pytest.mark.parametrize(
     "name, expected",
     [
-        ("recall@1", "Valid metrics: c_f1, c_mAP_1000, c_mAP_R, c_mAP_c, c_mAP_lim, c_nmi, c_r_precision, "
-                     "c_recall@<k>, dists@<intra|inter|intra_over_inter>, e_recall@<k>, f1, mAP_1000, mAP_R, "
-                     "mAP_c, mAP_lim, nmi, r_precision, rho_spectrum@<nonzero int>."),
+        ("recall@1", "Valid metrics: c_f1, c_mAP_1000, c_mAP_R, c_mAP_c, c_mAP_lim, c_nmi, c_norm_auroc, "
+                     "c_r_precision, c_recall@<k>, dists@<intra|inter|intra_over_inter>, e_recall@<k>, f1, "
+                     "mAP_1000, mAP_R, mAP_c, mAP_lim, nmi, norm_auroc, r_precision, rho_spectrum@<nonzero int>."),
         ("@1", "Valid metrics:"),
         ("", "Valid metrics:"),
         ("e_recall", "needs a positive integer parameter: e_recall@<k>"),
@@ -262,6 +263,7 @@ def test_parse_metric_name():
         ("c_recall@x", "needs a positive integer parameter: c_recall@<k>"),
         ("nmi@2", "takes no parameter: nmi"),
         ("mAP_1000@5", "takes no parameter: mAP_1000"),
+        ("norm_auroc@1", "takes no parameter: norm_auroc"),
         ("dists@outer", "needs one of the parameters intra, inter, intra_over_inter"),
         ("rho_spectrum@0", "needs a nonzero integer parameter: rho_spectrum@<nonzero int>"),
         ("rho_spectrum", "needs a nonzero integer parameter"),
