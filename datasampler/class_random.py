@@ -5,7 +5,7 @@ len(train set) // bs batches, so it sees about as many images as one pass over t
 """
 import numpy as np
 
-from datasampler import REGISTRY, EpochSeededSampler
+from datasampler import REGISTRY, EpochSeededSampler, check_batch_shape
 from utilities.errors import ConfigError
 
 
@@ -13,8 +13,7 @@ from utilities.errors import ConfigError
 class ClassRandomSampler(EpochSeededSampler):
     def __init__(self, opt, labels):
         super().__init__(labels, opt.bs, opt.seed)
-        if opt.samples_per_class < 1 or opt.bs % opt.samples_per_class:
-            raise ConfigError(f"--bs ({opt.bs}) must be a multiple of --samples_per_class ({opt.samples_per_class}).")
+        check_batch_shape(opt.bs, opt.samples_per_class)
         self.samples_per_class = opt.samples_per_class
         self.classes_per_batch = opt.bs // opt.samples_per_class
         classes, inverse = np.unique(labels, return_inverse=True)

@@ -22,7 +22,7 @@ transform) at each epoch start, as his `--data_idx_full_prec` option does. Batch
 """
 import numpy as np
 
-from datasampler import REGISTRY, EpochSeededSampler
+from datasampler import REGISTRY, EpochSeededSampler, check_batch_shape
 from utilities.argtypes import positive_int
 from utilities.errors import ConfigError
 
@@ -38,8 +38,7 @@ class EmbeddingSampler(EpochSeededSampler):
 
     def __init__(self, opt, labels, bigbs, lowproj_dim):
         super().__init__(labels, opt.bs, opt.seed)
-        if opt.samples_per_class < 1 or opt.bs % opt.samples_per_class:
-            raise ConfigError(f"--bs ({opt.bs}) must be a multiple of --samples_per_class ({opt.samples_per_class}).")
+        check_batch_shape(opt.bs, opt.samples_per_class)
         if bigbs < opt.bs:
             raise ConfigError(f"--sampler_{self.registry_name}_bigbs ({bigbs}) must be at least --bs ({opt.bs}).")
         self.samples_per_class = opt.samples_per_class

@@ -156,16 +156,18 @@ class Registry:
         return decorator
 
     def names(self):
-        return static_names(self.package_name)
+        """Names from the source index, plus any registered at run time (e.g. by a test)."""
+        return sorted(set(static_names(self.package_name)) | set(self._entries))
 
     def items(self):
         return [(name, self.get(name)) for name in self.names()]
 
     def get(self, name):
-        component = static_index(self.package_name).get(name)
-        if component is None:
-            raise ConfigError(f"Unknown {self.kind} '{name}'. Valid {self.kind} names: {', '.join(self.names())}.")
         if name not in self._entries:
+            component = static_index(self.package_name).get(name)
+            if component is None:
+                raise ConfigError(f"Unknown {self.kind} '{name}'. Valid {self.kind} names: "
+                                  f"{', '.join(self.names())}.")
             importlib.import_module(component.module)
         return self._entries[name]
 
