@@ -270,8 +270,7 @@ class Run:
         self.optimizers.set_warmup(frozen=epoch <= self.opt.warmup)
         self.sampler.set_epoch(epoch)
         self.context.epoch = epoch
-        needs_embeddings = getattr(self.sampler, "needs_embeddings", lambda e: self.sampler.REQUIRES_EMBEDDINGS)
-        if needs_embeddings(epoch):
+        if self.sampler.needs_embeddings(epoch):
             outputs, _ = evaluation.embed(self.model, evaluation_loader(self.data.train, self.eval_transform, self.opt,
                                                                         self.device), self.device, amp=self.use_amp)
             self.sampler.set_embeddings(outputs["embeds"])
