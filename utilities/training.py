@@ -73,6 +73,71 @@ class MultiView:
         return torch.stack([self.transform(image) for _ in range(self.views)])
 
 
+class TrainingSteps:
+    """One pass of optimisation steps over a loader: the loop every training goes through (Run, and the tests'
+    tiny trainings on synthetic features). The loader yields (inputs, labels, indices, n_skipped); the model returns
+    a dict with "embeds" (and what the objective NEEDS). Each step: forward (with autocast when use_amp), the context
+    keys the objective declared, the objective, a finiteness check (FloatingPointError), backward and a step of
+    every named optimiser, then the objective's on_step_end hook. Returns the epoch means: "loss", and each part's
+    value ("loss_<name>") when the objective has terms; and the count of skipped unreadable items."""
+
+    def __init__(self, model, objective, optimizers, scaler, device, use_amp=False, teacher=None):
+        self.model = model
+        self.objective = objective
+        self.optimizers = optimizers
+        self.scaler = scaler
+        self.device = device
+        self.use_amp = use_amp
+        self.teacher = teacher
+
+    def batch_context(self, out, images, indices):
+        """The context keys the objective declared in NEEDS, for one batch."""
+        needs = self.objective.NEEDS
+        context = {key: out[key] for key in needs if key in out}
+        if "images" in needs:
+            context["images"] = images
+        if "indices" in needs:
+            context["indices"] = indices
+        if "views" in needs:
+            context["views"] = self.objective.VIEWS
+        if needs & TEACHER_KEYS:
+            with torch.no_grad():
+                teacher_out = self.teacher(images, return_intermediate="teacher_intermediate" in needs)
+            context["teacher_embeds"] = teacher_out["embeds"].float()
+            if "teacher_intermediate" in needs:
+                context["teacher_intermediate"] = teacher_out["intermediate"]
+        return context
+
+    def run(self, loader, hook_context, desc="train"):
+        totals, skipped, views = {}, 0, self.objective.VIEWS
+        bar = tqdm(loader, desc=desc, leave=False)
+        for images, labels, indices, n_skipped in bar:
+            skipped += n_skipped
+            if views > 1:  # [B, V, C, H, W] -> view-major [V * B, C, H, W]
+                images = images.transpose(0, 1).reshape(-1, *images.shape[2:])
+                labels, indices = labels.repeat(views), indices.repeat(views)
+            images = images.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                out = self.model(images, return_intermediate="intermediate" in self.objective.NEEDS)
+                context = self.batch_context(out, images, indices)
+            loss = self.objective(out["embeds"].float(), labels.to(self.device), **context)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss.item()}")
+            self.optimizers.zero_grad()
+            self.scaler.scale(loss).backward()
+            self.optimizers.step(self.scaler)
+            hook_context.step += 1
+            self.objective.on_step_end(hook_context)
+            # Each part's value gets its own column when there are terms (alone, the base loss is "loss").
+            parts = self.objective.last_values if self.objective.terms else {}
+            for key, value in {"loss": loss, **parts}.items():
+                totals.setdefault(key, []).append(value.item())
+            bar.set_postfix(loss=f"{np.mean(totals['loss']):.4f}")
+        self.optimizers.epoch_end()
+        values = {key: float(np.mean(v)) for key, v in totals.items()} or {"loss": float("nan")}
+        return values, skipped
+
+
 class Run:
     def __init__(self, opt, run_dir=None):
         parameters.check_options(opt)
@@ -99,7 +164,6 @@ class Run:
                                           specs)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch = 0
-        self.step = 0
 
         # The folder comes last, so that a run refused at start leaves nothing behind.
         fresh = run_dir is None
@@ -125,6 +189,8 @@ class Run:
                                    train_split=self.data.train, device=self.device, run_dir=self.run_dir,
                                    logger=logging.getLogger("component"), embed=self.embed_split,
                                    teacher=self.teacher)
+        self.steps = TrainingSteps(self.model, self.objective, self.optimizers, self.scaler, self.device,
+                                   use_amp=self.use_amp, teacher=self.teacher)
 
     def load_teacher(self):
         needs_teacher = sorted(self.objective.NEEDS & TEACHER_KEYS)
@@ -166,7 +232,7 @@ class Run:
     def state(self, epoch):
         return {
             "epoch": epoch,
-            "step": self.step,
+            "step": self.context.step,
             "model": self.model.state_dict(),
             "criterion": self.objective.state_dict(),
             **self.optimizers.state_dict(),
@@ -212,7 +278,7 @@ class Run:
         checkpoint.restore_rng_states(state["rng"])
         self.record.best = state["best"]
         self.start_epoch = state["epoch"] + 1
-        self.step = state.get("step", 0)
+        self.context.step = state.get("step", 0)
         self.logger.truncate_after(state["epoch"])
         for problem in checkpoint.check_best_files(self.run_dir, self.record.best):
             LOG.warning("Best checkpoint out of step with the run's record: %s.", problem)
@@ -247,24 +313,6 @@ class Run:
         return summary
 
     # ---- training ----
-    def batch_context(self, out, images, indices):
-        """The context keys the objective declared in NEEDS, for one batch."""
-        needs = self.objective.NEEDS
-        context = {key: out[key] for key in needs if key in out}
-        if "images" in needs:
-            context["images"] = images
-        if "indices" in needs:
-            context["indices"] = indices
-        if "views" in needs:
-            context["views"] = self.objective.VIEWS
-        if needs & TEACHER_KEYS:
-            with torch.no_grad():
-                teacher_out = self.teacher(images, return_intermediate="teacher_intermediate" in needs)
-            context["teacher_embeds"] = teacher_out["embeds"].float()
-            if "teacher_intermediate" in needs:
-                context["teacher_intermediate"] = teacher_out["intermediate"]
-        return context
-
     def train_epoch(self, epoch):
         self.model.train()
         self.optimizers.set_warmup(frozen=epoch <= self.opt.warmup)
@@ -276,35 +324,13 @@ class Run:
             self.sampler.set_embeddings(outputs["embeds"])
         self.objective.on_epoch_start(self.context)
         getattr(self.sampler, "on_epoch_start", lambda ctx: None)(self.context)
-        totals, skipped, views = {}, 0, self.objective.VIEWS
-        bar = tqdm(self.train_loader(), desc=f"epoch {epoch} train", leave=False)
-        for images, labels, indices, n_skipped in bar:
-            skipped += n_skipped
-            if views > 1:  # [B, V, C, H, W] -> view-major [V * B, C, H, W]
-                images = images.transpose(0, 1).reshape(-1, *images.shape[2:])
-                labels, indices = labels.repeat(views), indices.repeat(views)
-            images = images.to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-                out = self.model(images, return_intermediate="intermediate" in self.objective.NEEDS)
-                context = self.batch_context(out, images, indices)
-            loss = self.objective(out["embeds"].float(), labels.to(self.device), **context)
-            if not torch.isfinite(loss):
-                raise self.diverged(epoch, f"the loss became {loss.item()}")
-            self.optimizers.zero_grad()
-            self.scaler.scale(loss).backward()
-            self.optimizers.step(self.scaler)
-            self.step += 1
-            self.context.step = self.step
-            self.objective.on_step_end(self.context)
-            # Each part's value gets its own column when there are terms (alone, the base loss is "loss").
-            parts = self.objective.last_values if self.objective.terms else {}
-            for key, value in {"loss": loss, **parts}.items():
-                totals.setdefault(key, []).append(value.item())
-            bar.set_postfix(loss=f"{np.mean(totals['loss']):.4f}")
-        self.optimizers.epoch_end()
+        try:
+            values, skipped = self.steps.run(self.train_loader(), self.context, desc=f"epoch {epoch} train")
+        except FloatingPointError as error:
+            raise self.diverged(epoch, str(error)) from None
         if skipped:
             LOG.warning("epoch %d: skipped %d unreadable training images.", epoch, skipped)
-        return {key: float(np.mean(values)) for key, values in totals.items()} or {"loss": float("nan")}
+        return values
 
     def run(self):
         started = time.time()
