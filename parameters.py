@@ -150,7 +150,12 @@ def loss_parameters(parser):
     group = parser.add_argument_group("Loss")
     group.add_argument("--loss", default="multisimilarity", type=str,
                        help="Training loss: " + ", ".join(static_names("criteria")) + ".")
+    group.add_argument("--teacher", default="", type=str,
+                       help="A trained run folder or checkpoint whose model is loaded frozen (eval mode, no "
+                            "gradients) as a teacher for losses or terms that need one (NEEDS teacher_embeds); it is "
+                            "never saved in this run's checkpoints.")
     add_static_arguments(parser, "criteria", "Loss")
+    add_static_arguments(parser, "regularisers", "Regulariser (on when its weight is non-zero)")
 
 
 def batchminer_parameters(parser):

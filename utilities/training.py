@@ -194,7 +194,7 @@ class Run:
 
     def load_teacher(self):
         needs_teacher = sorted(self.objective.NEEDS & TEACHER_KEYS)
-        path = getattr(self.opt, "teacher", "")
+        path = self.opt.teacher
         if not path:
             if needs_teacher:
                 raise ConfigError(f"The objective needs {', '.join(needs_teacher)}: give --teacher <run folder or "
