@@ -11,10 +11,12 @@ _STAGE_INPUTS = ("pool2_3x3_s2", "inception_3c_3x3_reduce", "inception_4e_3x3_re
 
 @REGISTRY.register("bninception")
 class BNInceptionBackbone(Backbone):
-    # The Caffe weights expect BGR in [0, 255] minus a per-channel mean. In RGB order that is (x - mean) / std with
-    # the values below; forward() then swaps the channels to BGR.
-    mean = (128 / 255, 117 / 255, 104 / 255)
-    std = (1 / 255, 1 / 255, 1 / 255)
+    # The Caffe weights expect BGR in [0, 255] minus a per-channel mean. On an RGB image in [0, 1] that is
+    # (x - MEAN) / STD with the values below (listed in RGB order), followed by a swap of the channels to BGR, which
+    # EmbeddingModel.normalize_input does because of CHANNEL_ORDER.
+    MEAN = (128 / 255, 117 / 255, 104 / 255)
+    STD = (1 / 255, 1 / 255, 1 / 255)
+    CHANNEL_ORDER = "BGR"
 
     def __init__(self, pretrained):
         super().__init__()
@@ -37,7 +39,7 @@ class BNInceptionBackbone(Backbone):
             for name in _STAGE_INPUTS
         ]
         try:
-            outputs.append(self.net.features(x.flip(1)))
+            outputs.append(self.net.features(x))
         finally:
             for hook in hooks:
                 hook.remove()

@@ -63,8 +63,8 @@ def map_packaged_weights(source, target):
 @REGISTRY.register("efficientnet_lite0")
 class EfficientNetLite0(Backbone):
     # The weights were trained in TensorFlow on inputs scaled to [-1, 1].
-    mean = (0.5, 0.5, 0.5)
-    std = (0.5, 0.5, 0.5)
+    MEAN = (0.5, 0.5, 0.5)
+    STD = (0.5, 0.5, 0.5)
 
     def __init__(self, pretrained):
         super().__init__()

@@ -11,8 +11,8 @@ class GoogLeNetBackbone(Backbone):
     # torchvision's GoogLeNet weights come from TensorFlow and expect (x - 0.5) / 0.5; torchvision gets there by
     # re-normalising ImageNet-normalised input (transform_input=True). Asking for that normalisation directly is the
     # same computation with one step less.
-    mean = (0.5, 0.5, 0.5)
-    std = (0.5, 0.5, 0.5)
+    MEAN = (0.5, 0.5, 0.5)
+    STD = (0.5, 0.5, 0.5)
 
     def __init__(self, pretrained):
         super().__init__()

@@ -284,17 +284,19 @@ def collate_skipping(batch):
     return images, labels, indices, n_skipped
 
 
-def build_transform(train, crop_size, mean, std, crop_scale=(0.08, 1.0)):
+def build_transform(train, crop_size, crop_scale=(0.08, 1.0)):
     """Roth et al.'s base augmentation.
 
     train: RandomResizedCrop(crop_size, scale=crop_scale) + horizontal flip; test: resize the short side to
-    crop_size * 256/224 then center-crop crop_size (the usual 256 -> 224 ratio). Both end with ToTensor + Normalize.
+    crop_size * 256/224 then center-crop crop_size (the usual 256 -> 224 ratio). Both end with ToTensor, giving RGB
+    in [0, 1]: every model normalises its input itself (architectures.base.EmbeddingModel), so the transform is the
+    same whatever the architecture.
     """
     if train:
         geometry = [transforms.RandomResizedCrop(crop_size, scale=tuple(crop_scale)), transforms.RandomHorizontalFlip()]
     else:
         geometry = [transforms.Resize(round(crop_size * 256 / 224)), transforms.CenterCrop(crop_size)]
-    return transforms.Compose(geometry + [transforms.ToTensor(), transforms.Normalize(mean, std)])
+    return transforms.Compose(geometry + [transforms.ToTensor()])
 
 
 def evaluation_loader(split, transform, opt, device):

@@ -5,6 +5,7 @@ import pytest
 import sklearn.datasets
 import timm
 import torch
+import torch.nn.functional as F
 import torchvision
 from PIL import Image
 from torch import nn
@@ -12,6 +13,7 @@ from torchvision import transforms
 from torchvision.models import ResNet18_Weights
 
 from architectures import REGISTRY, TAGS, parse, select
+from architectures.base import Backbone, EmbeddingModel
 from architectures.efficientnet_lite0 import _packaged_weights_path, map_packaged_weights
 from architectures.weights import cache_path
 from utilities.errors import ConfigError
@@ -61,23 +63,167 @@ def test_invalid_names_list_valid_bases_and_tags(name):
 
 
 @pytest.mark.parametrize("base", BASES)
+@pytest.mark.slow
 def test_output_keys_and_shapes(build, base):
     model = build(base).eval()
-    x = torch.randn(2, 3, 64, 64)
+    x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
-        out = model(x)
-        stages = model(x, return_intermediate=True)["intermediate"]
+        plain = model(x)
+        full = model(x, return_logits=True, return_intermediate=True)
+        only_logits = model(x, return_logits=True)
+        only_stages = model(x, return_intermediate=True)
+        stages = model.backbone(model.normalize_input(x))
     dim = FEATURE_DIMS[base]
-    assert set(out) == {"embeds", "features", "feature_map", "logits"}
-    assert out["embeds"].shape == (2, EMBED_DIM)
-    assert out["features"].shape == (2, dim)
-    assert out["feature_map"].shape == (2, dim, 2, 2)
-    assert out["logits"].shape == (2, 1000)
+    # The ImageNet classifier and the stage list are there only when asked for.
+    assert set(plain) == {"embeds", "features", "feature_map"}
+    assert set(full) == {"embeds", "features", "feature_map", "logits", "intermediate"}
+    assert set(only_logits) == {"embeds", "features", "feature_map", "logits"}
+    assert set(only_stages) == {"embeds", "features", "feature_map", "intermediate"}
+    assert plain["embeds"].shape == (2, EMBED_DIM)
+    assert plain["features"].shape == (2, dim)
+    assert plain["feature_map"].shape == (2, dim, 2, 2)
+    assert full["logits"].shape == (2, 1000)
     assert model.feature_dim == dim and model.name == base
-    assert len(model.mean) == len(model.std) == 3
+    # Asking for more changes nothing else, and what is asked for is the full computation.
+    for key in plain:
+        for out in (full, only_logits, only_stages):
+            assert torch.equal(plain[key], out[key]), key
+    logits = model.backbone.classifier(plain["features"])
+    assert torch.equal(full["logits"], logits) and torch.equal(only_logits["logits"], logits)
     # Strides 4, 8, 16, 32 at a 64 px input; the deepest stage is the feature map.
     assert [s.shape[-1] for s in stages] == [16, 8, 4, 2]
-    assert torch.equal(stages[-1], out["feature_map"])
+    for out in (full, only_stages):
+        assert len(out["intermediate"]) == 4
+        assert all(torch.equal(a, b) for a, b in zip(out["intermediate"], stages))
+    assert torch.equal(stages[-1], plain["feature_map"])
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_cnn_backbones_declare_average_pooling(build, base):
+    model = build(base).eval()
+    assert model.backbone.POOLING == "avg"
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 64, 64))
+    torch.testing.assert_close(out["features"], out["feature_map"].mean(dim=(2, 3)))
+
+
+def normalised_by_hand(model, x):
+    """The old data pipeline's input: torchvision's Normalize with the backbone's statistics, i.e. (x - mean) / std
+    per channel in float32, then (BN-Inception) the swap to BGR its forward used to do."""
+    mean = torch.tensor(model.backbone.MEAN, dtype=torch.float32).view(3, 1, 1)
+    std = torch.tensor(model.backbone.STD, dtype=torch.float32).view(3, 1, 1)
+    by_hand = (x - mean) / std
+    assert torch.equal(by_hand, torch.stack([transforms.Normalize(model.backbone.MEAN, model.backbone.STD)(i)
+                                             for i in x]))
+    return by_hand.flip(1) if parse(model.name)[0] == "bninception" else by_hand
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_the_model_normalises_images_in_0_1_itself(build, base):
+    model = build(base + "_normalize").eval()
+    x = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = model(x)
+        stages = model.backbone(normalised_by_hand(model, x))
+        features = F.adaptive_avg_pool2d(stages[-1], 1).flatten(1)
+        embeds = F.normalize(model.head(features), dim=-1)
+    assert torch.equal(out["features"], features)
+    assert torch.equal(out["embeds"], embeds)
+
+
+def test_the_statistics_each_backbone_declares():
+    for base in ("resnet18", "resnet50"):
+        backbone = REGISTRY.get(base)
+        assert (backbone.MEAN, backbone.STD) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        assert backbone.CHANNEL_ORDER == "RGB"
+    # Both trained in TensorFlow on [-1, 1].
+    for base in ("googlenet", "efficientnet_lite0"):
+        backbone = REGISTRY.get(base)
+        assert (backbone.MEAN, backbone.STD, backbone.CHANNEL_ORDER) == ((0.5,) * 3, (0.5,) * 3, "RGB")
+
+
+def test_bninception_gets_caffe_input_bgr_0_255_minus_the_mean(build):
+    model = build("bninception").eval()
+    assert model.backbone.CHANNEL_ORDER == "BGR"
+    x = torch.rand(2, 3, 64, 64)
+    seen = []
+    hook = model.backbone.net.conv1_7x7_s2.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        hook.remove()
+    caffe = x[:, [2, 1, 0]] * 255 - torch.tensor([104.0, 117.0, 128.0]).view(3, 1, 1)
+    torch.testing.assert_close(seen[0], caffe, rtol=0, atol=1e-4)
+
+
+def test_normalisation_statistics_are_buffers_outside_the_state_dict(build):
+    model = select("bninception_normalize", EMBED_DIM, pretrained=False)
+    buffers = dict(model.named_buffers())
+    assert {"input_mean", "input_std"} <= set(buffers)
+    assert buffers["input_mean"].shape == (3, 1, 1) and buffers["input_mean"].dtype == torch.float32
+    assert all(key.startswith(("backbone.", "head.")) for key in model.state_dict())
+    assert not any(key.endswith(("input_mean", "input_std")) for key in model.state_dict())
+    # They follow the model like any buffer, and a state dict without them loads strictly.
+    model.to(torch.float64)
+    assert model.input_mean.dtype == model.input_std.dtype == torch.float64
+    fresh = select("bninception_normalize", EMBED_DIM, pretrained=False)
+    fresh.load_state_dict(build("bninception_normalize").state_dict())
+
+
+class TokenBackbone(Backbone):
+    """A stand-in for a ViT: a token sequence with a class token first, pooled by that token, and extra inputs."""
+
+    POOLING = "cls"
+    MEAN = (0.25, 0.5, 0.75)
+    STD = (0.5, 0.25, 0.125)
+
+    def __init__(self):
+        super().__init__()
+        self.feature_dim = 4
+        self.patch = nn.Linear(3, 4)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, 4))
+        self.classifier = nn.Linear(4, 10)
+        self.received = None
+
+    def forward(self, x, prompts=None, scale=1.0):
+        self.received = {"input": x, "prompts": prompts, "scale": scale}
+        tokens = self.patch(x.flatten(2).transpose(1, 2))  # B x HW x 4
+        parts = [self.cls_token.expand(len(x), -1, -1)]
+        if prompts is not None:
+            parts.append(prompts)
+        return [torch.cat(parts + [tokens], dim=1) * scale]
+
+
+def test_extra_keyword_inputs_reach_the_backbone_and_cls_pooling_takes_the_first_token():
+    torch.manual_seed(0)
+    model = EmbeddingModel(TokenBackbone(), 3, normalize_embedding=False, frozen_bn=False, name="fake").eval()
+    x = torch.rand(2, 3, 5, 5)
+    prompts = torch.randn(2, 2, 4)
+    out = model(x, return_logits=True, prompts=prompts, scale=2.0)
+    received = model.backbone.received
+    assert received["prompts"] is prompts and received["scale"] == 2.0
+    assert torch.equal(received["input"], (x - torch.tensor([0.25, 0.5, 0.75]).view(3, 1, 1))
+                       / torch.tensor([0.5, 0.25, 0.125]).view(3, 1, 1))
+    assert out["feature_map"].shape == (2, 1 + 2 + 25, 4)
+    assert torch.equal(out["features"], out["feature_map"][:, 0])
+    assert torch.equal(out["embeds"], model.head(out["features"]))
+    assert out["logits"].shape == (2, 10)
+    model(x)
+    assert model.backbone.received["prompts"] is None and model.backbone.received["scale"] == 1.0
+
+
+def test_a_cnn_backbone_refuses_extra_inputs_it_does_not_take(build):
+    with pytest.raises(TypeError, match="prompts"):
+        build("resnet18")(torch.rand(1, 3, 32, 32), prompts=torch.zeros(1, 1, 512))
+
+
+def test_an_unknown_pooling_declaration_is_refused():
+    class Odd(TokenBackbone):
+        POOLING = "max"
+
+    with pytest.raises(ValueError, match="POOLING"):
+        EmbeddingModel(Odd(), 3, normalize_embedding=False, frozen_bn=False, name="odd")
 
 
 @pytest.mark.parametrize("base", BASES)
@@ -91,6 +237,7 @@ def test_normalize_tag_gives_unit_norm_embeddings(build, base):
 
 
 @pytest.mark.parametrize("base", BASES)
+@pytest.mark.slow
 def test_frozen_tag_keeps_batchnorm_fixed_in_training(build, base):
     model = build(base + "_frozen").train()
     bns = batchnorms(model)
@@ -192,12 +339,11 @@ def top5(model, filename):
         [
             transforms.Resize(224),
             transforms.CenterCrop(224),
-            transforms.ToTensor(),
-            transforms.Normalize(model.mean, model.std),
+            transforms.ToTensor(),  # the model normalises by itself
         ]
     )
     with torch.no_grad():
-        probs = model.eval()(preprocess(image)[None])["logits"].softmax(dim=1)[0]
+        probs = model.eval()(preprocess(image)[None], return_logits=True)["logits"].softmax(dim=1)[0]
     categories = ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
     values, indices = probs.topk(5)
     result = [(categories[i], round(v.item(), 3)) for v, i in zip(values, indices)]

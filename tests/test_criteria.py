@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 from pytorch_metric_learning.distances import LpDistance
@@ -150,6 +149,7 @@ def test_loss_batchminer_compatibility_is_checked():
 
 
 @pytest.mark.parametrize("loss_name", ["multisimilarity", "triplet"])
+@pytest.mark.slow
 def test_short_training_lowers_the_loss_and_raises_recall(loss_name):
     from tests.tiny_training import train_and_evaluate
     first, last, before, after = train_and_evaluate(loss_name)

@@ -379,6 +379,7 @@ def test_miners_of_a_batch_of_one_class_give_no_anchor():
 # ------------------------------------------------------------------------------------------ they learn
 
 @pytest.mark.parametrize("loss_name", OUR_LOSSES)
+@pytest.mark.slow
 def test_short_training_lowers_the_loss_and_raises_recall(loss_name):
     from tests.tiny_training import train_and_evaluate
     first, last, before, after = train_and_evaluate(loss_name)

@@ -234,6 +234,7 @@ def test_proxynca_needs_a_negative_proxy():
 
 
 @pytest.mark.parametrize("name", PROXY_LOSSES)
+@pytest.mark.slow
 def test_short_training_lowers_the_loss_and_raises_recall(name):
     from tests.tiny_training import train_and_evaluate
     first, last, before, after = train_and_evaluate(name)

@@ -139,6 +139,7 @@ def test_bad_settings_are_refused(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_training_on_embedding_chosen_batches_lowers_the_loss(name):
     # The training loop's protocol: set_epoch, then set_embeddings with the current model's training-set embeddings.
     torch.manual_seed(0)
@@ -153,9 +154,9 @@ def test_training_on_embedding_chosen_batches_lowers_the_loss(name):
     for epoch in range(10):
         s.set_epoch(epoch)
         with torch.no_grad():
-            s.set_embeddings(model(features).numpy())
+            s.set_embeddings(model(features)["embeds"].numpy())
         for batch in s:
-            loss = loss_fn(model(features[batch]), labels[batch])
+            loss = loss_fn(model(features[batch])["embeds"], labels[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

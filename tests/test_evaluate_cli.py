@@ -13,6 +13,9 @@ from tests.dataset_trees import make_cub200, make_inshop, make_vehicle_id
 from tests.test_main import tiny_run_flags
 from utilities import checkpoint
 
+# Trains or starts processes: part of the full suite, left out of the fast one (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 
 def save(folder, **arrays):
     """Save each array as <folder>/<name>.npy; returns {name: path string}."""

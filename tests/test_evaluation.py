@@ -132,6 +132,7 @@ def test_deep_windows_and_mass_ties_match_brute_force(integer_grid):
     np.testing.assert_array_equal(rank, expected_rank)
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_chunking(integer_grid, clustered, monkeypatch):
     # On the integer grid every Euclidean score is exact whatever the GEMM's summation order, so even its mass
     # ties must come out the same. (Cosine scores of normalised grid points are not exact: items whose cosines

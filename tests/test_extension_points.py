@@ -23,6 +23,9 @@ from utilities.errors import ConfigError
 from utilities.optimizers import OptimizerSpec
 from utilities.training import Run
 
+# Trains or starts processes: part of the full suite, left out of the fast one (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):

@@ -18,6 +18,9 @@ from utilities import checkpoint
 from utilities.run_lock import RunLock
 from utilities.training import Run
 
+# Trains or starts processes: part of the full suite, left out of the fast one (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 SECRET = "0123456789abcdef0123456789abcdef01234567"
 
 

@@ -15,6 +15,9 @@ from tests.dataset_trees import corrupt_image, make_cub200
 from utilities import checkpoint
 from utilities.training import Run
 
+# Trains or starts processes: part of the full suite, left out of the fast one (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -259,13 +259,3 @@ def test_a_missing_best_file_asked_for_is_refused_with_the_available_ones(run_di
 def test_which_with_a_file_is_refused(run_dir):
     with pytest.raises(ConfigError, match="which='last' was given"):
         load_trained_model(run_dir / checkpoint.LAST, which="last")
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_loading_onto_a_gpu(run_dir, models, images):
-    model, _ = load_trained_model(run_dir, device="cuda")
-    assert all(p.is_cuda for p in model.parameters())
-    got = teacher_outputs(model, images.cuda())["embeds"].cpu()
-    with torch.no_grad():
-        expected = models["recall"].eval()(images)["embeds"]
-    torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3)

@@ -14,6 +14,9 @@ import pytest
 from utilities import online_logging
 from utilities.online_logging import WandbLogger, has_credentials
 
+# Trains or starts processes: part of the full suite, left out of the fast one (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 # Well-formed (40 word characters) but unknown to any server; distinctive enough to grep for.
 KEY = "k3yUsedOnlyInTests" + "0123456789" * 2 + "ab"
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: connections are refused at once

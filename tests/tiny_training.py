@@ -42,7 +42,7 @@ class TinyModel(torch.nn.Module):
         self.net = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, embed_dim))
         self.normalize = normalize
 
-    def forward(self, x, return_intermediate=False):
+    def forward(self, x, return_logits=False, return_intermediate=False):
         out = self.net(x)
         return {"embeds": F.normalize(out, dim=1) if self.normalize else out, "features": x}
 

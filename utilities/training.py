@@ -118,7 +118,8 @@ class TrainingSteps:
                 labels, indices = labels.repeat(views), indices.repeat(views)
             images = images.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-                out = self.model(images, return_intermediate="intermediate" in self.objective.NEEDS)
+                out = self.model(images, return_logits="logits" in self.objective.NEEDS,
+                                 return_intermediate="intermediate" in self.objective.NEEDS)
                 context = self.batch_context(out, images, indices)
             loss = self.objective(out["embeds"].float(), labels.to(self.device), **context)
             if not torch.isfinite(loss):
