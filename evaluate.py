@@ -82,8 +82,7 @@ def parse_options(argv):
                           "on its dataset's images and labels.")
     loaded = load_model(opt.checkpoint)
     # The run's options fill every flag not given here: argparse only sets defaults the namespace lacks.
-    run_options = parameters.build_parser().parse_args([])
-    vars(run_options).update(loaded[1].options)
+    run_options = parameters.restore_options(loaded[1].options)
     return parser.parse_args(argv, namespace=run_options), loaded
 
 

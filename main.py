@@ -42,9 +42,8 @@ def resume_options(run_dir, given):
             f"on resume, since the saved model, optimiser, schedule, data order and CSV columns depend on them. "
             f"Start a new run to change them. Flags allowed with --resume: "
             f"{', '.join('--' + k for k in parameters.RESUME_CHANGEABLE)}.")
-    opt = parameters.build_parser().parse_args([])  # defaults for options newer than the run
     saved = read_options(run_dir)
-    vars(opt).update(saved)
+    opt = parameters.restore_options(saved)
     for key, value in given.items():
         if key == "resume" or value == saved.get(key):
             continue

@@ -242,6 +242,14 @@ def apply_config(opt, argv=None):
     return parser.parse_args(argv)
 
 
+def restore_options(saved):
+    """A run's options from its saved dict (options.json or a checkpoint), over today's defaults so that options
+    added since the run was made are present."""
+    opt = build_parser().parse_args([])
+    vars(opt).update(saved)
+    return opt
+
+
 def parse_args(argv=None):
     """The options main.py runs with: parsed flags (over the --config recipe) plus the dataset-dependent defaults."""
     return resolve_dataset_defaults(apply_config(build_parser().parse_args(argv), argv))

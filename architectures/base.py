@@ -121,6 +121,15 @@ class EmbeddingModel(nn.Module):
     def backbone_parameters(self):
         return list(self.backbone.parameters())
 
+    def param_groups(self, lr, head_lr):
+        """The model's optimiser groups (utilities/optimizers.py): the trainable backbone parameters at lr, frozen
+        during --warmup, and the embedding head at head_lr."""
+        head_ids = {id(p) for p in self.head.parameters()}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in head_ids and p.requires_grad],
+                   "lr": lr, "name": "backbone", "warmup_frozen": True},
+                  {"params": [p for p in self.head.parameters() if p.requires_grad], "lr": head_lr, "name": "head"}]
+        return [group for group in groups if group["params"]]
+
     def normalize_input(self, images):
         """RGB images in [0, 1] -> the backbone's input: `(x - mean) / std` per channel, then BGR if it asks."""
         # Subtract then divide, as torchvision's Normalize does (its sub_/div_ on a copy).

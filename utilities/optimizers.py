@@ -1,6 +1,7 @@
 """Named optimisers and their schedules, built from the parameter groups the components declare.
 
-Every group is a dict for torch.optim with a "name" (logged as lr_<name>) and optionally:
+The model (`EmbeddingModel.param_groups`) and each loss or term (`param_groups`) declare their groups. Every group
+is a dict for torch.optim with a "name" (logged as lr_<name>) and optionally:
   "optimizer": the name of the optimiser it belongs to (default "main");
   "warmup_frozen": True for groups that do not learn during the first --warmup epochs (the backbone).
 "main" is configured by the command line (--optim, --decay, --sgd_momentum, --scheduler, --tau, --gamma). A
@@ -54,16 +55,6 @@ class OptimizerSpec:
 def main_spec(opt):
     return OptimizerSpec(kind=opt.optim, weight_decay=opt.decay, momentum=opt.sgd_momentum,
                          schedule=step_schedule(opt), step_per="epoch")
-
-
-def model_param_groups(model, opt):
-    """The model's groups: the backbone at --lr (frozen during --warmup) and the embedding head at --fc_lr."""
-    head_ids = {id(p) for p in model.head_parameters()}
-    backbone = [p for p in model.parameters() if id(p) not in head_ids and p.requires_grad]
-    head = [p for p in model.head_parameters() if p.requires_grad]
-    groups = [{"params": backbone, "lr": opt.lr, "name": "backbone", "warmup_frozen": True},
-              {"params": head, "lr": opt.fc_lr if opt.fc_lr > 0 else opt.lr, "name": "head"}]
-    return [group for group in groups if group["params"]]
 
 
 class NamedOptimizers:

@@ -34,7 +34,7 @@ from utilities import checkpoint
 from utilities.errors import ConfigError, TrainingDiverged
 from utilities.hooks import HookContext, ReadOnlyOptions
 from utilities.logger import RunLogger, create_run_dir, write_options
-from utilities.optimizers import MAIN, NamedOptimizers, main_spec, model_param_groups
+from utilities.optimizers import MAIN, NamedOptimizers, main_spec
 from utilities.options import saved_options
 from utilities.run_evaluation import BestRecord, SplitEvaluation
 from utilities.run_lock import RunLock
@@ -161,8 +161,9 @@ class Run:
         specs = {MAIN: main_spec(opt)}
         for _, part in self.objective.parts():
             specs.update(getattr(part, "optimizer_specs", lambda o, n: {})(opt, len(self.sampler)))
-        self.optimizers = NamedOptimizers(model_param_groups(self.model, opt) + self.objective.param_groups(opt.lr),
-                                          specs)
+        head_lr = opt.fc_lr if opt.fc_lr > 0 else opt.lr
+        groups = self.model.param_groups(opt.lr, head_lr) + self.objective.param_groups(opt.lr)
+        self.optimizers = NamedOptimizers(groups, specs)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch = 0
 
