@@ -70,7 +70,8 @@ def parse_options(argv):
 
 def stopped(run, reason, error=None):
     """Say how to go on after a run stopped early; a run without any checkpoint is removed, as nothing is lost."""
-    unreadable = "UnreadableImageError" in type(error).__name__
+    from datasets.base import UnreadableImageError
+    unreadable = isinstance(error, UnreadableImageError)
     skip = " --skip_unreadable_images" if unreadable and not run.opt.skip_unreadable_images else ""
     if error is not None:
         LOG.error("%s", error)

@@ -14,7 +14,8 @@ import os
 import sys
 import types
 
-from utilities.argtypes import fraction, nonnegative_float, nonnegative_int, positive_float, positive_int
+from utilities.argtypes import (fraction, nonnegative_float, nonnegative_int, positive_float,
+                                positive_float_or_minus_one, positive_int)
 from utilities.errors import ConfigError
 from utilities.registry import add_static_arguments, static_names
 
@@ -29,16 +30,6 @@ RESUME_CHANGEABLE = ("n_epochs", "num_workers", "log_online", "skip_unreadable_i
 # Flags whose default depends on the dataset: Roth's values for the benchmarks, unless the dataset recommends others
 # (the CPU-sized emoji default trains for a few epochs at a higher learning rate).
 DATASET_DEPENDENT_DEFAULTS = {"n_epochs": 150, "lr": 1e-5}
-
-
-def _head_lr(text):
-    """--fc_lr: a learning rate > 0, or -1 for 'the same as --lr'."""
-    if text.strip() == "-1":
-        return -1.0
-    try:
-        return positive_float(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a learning rate > 0, or -1 to use --lr, got {text!r}")
 
 
 def _momentum(text):
@@ -60,7 +51,7 @@ def basic_training_parameters(parser):
                        help="Number of training epochs (default 150; 8 on emoji).")
     group.add_argument("--lr", default=None, type=positive_float,
                        help="Learning rate of the backbone (default 1e-5; 2e-4 on emoji).")
-    group.add_argument("--fc_lr", default=-1, type=_head_lr,
+    group.add_argument("--fc_lr", default=-1, type=positive_float_or_minus_one,
                        help="Learning rate of the embedding head; -1 uses --lr.")
     group.add_argument("--decay", default=4e-4, type=nonnegative_float, help="Weight decay.")
     group.add_argument("--optim", default="adam", choices=["adam", "adamw", "sgd"], help="Optimiser.")

@@ -62,6 +62,10 @@ class Criterion(torch.nn.Module):
             group["weight_decay"] = self.weight_decay
         return [group]
 
+    def optimizer_specs(self, opt, steps_per_epoch):
+        """{name: utilities.optimizers.OptimizerSpec} of optimisers other than "main" that its groups ask for."""
+        return {}
+
     def setup(self, ctx):
         """Once per process before training: on a fresh start and on --resume, before the saved state is loaded."""
 

@@ -59,6 +59,12 @@ class Objective(torch.nn.Module):
     def param_groups(self, base_lr):
         return [group for _, part in self.parts() for group in part.param_groups(base_lr)]
 
+    def optimizer_specs(self, opt, steps_per_epoch):
+        specs = {}
+        for _, part in self.parts():
+            specs.update(part.optimizer_specs(opt, steps_per_epoch))
+        return specs
+
     def setup(self, ctx):
         for _, part in self.parts():
             part.setup(ctx)

@@ -45,6 +45,12 @@ class EpochSeededSampler(torch.utils.data.Sampler):
     def set_epoch(self, epoch):
         self.epoch = epoch
 
+    def setup(self, ctx):
+        """Hook (utilities/hooks.py): once per process, before any saved state is loaded."""
+
+    def on_epoch_start(self, ctx):
+        """Hook: at the start of every training epoch, after the objective's."""
+
     def needs_embeddings(self, epoch):
         """Whether the loop must embed the training set before this epoch (asked every epoch)."""
         return self.REQUIRES_EMBEDDINGS

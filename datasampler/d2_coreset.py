@@ -16,31 +16,15 @@ unchosen point has zero weight (all coincide with chosen ones), the next point i
 import numpy as np
 
 from datasampler import REGISTRY
-from datasampler.greedy_coreset import CoresetSampler, squared_distances
-from utilities.argtypes import nonnegative_float, positive_int
+from datasampler.greedy_coreset import CoresetSampler, add_pool_arguments, squared_distances
+from utilities.argtypes import nonnegative_float
 
 
 @REGISTRY.register("d2_coreset")
 class D2CoresetSampler(CoresetSampler):
     @staticmethod
     def add_arguments(group):
-        import argparse
-
-        def projection_dim(text):
-            """A dimension > 0, or -1 for no projection."""
-            if text.strip() == "-1":
-                return -1
-            try:
-                return positive_int(text)
-            except argparse.ArgumentTypeError:
-                raise argparse.ArgumentTypeError(
-                    f"expected a dimension > 0, or -1 to keep the embeddings, got {text!r}")
-
-        group.add_argument("--sampler_d2_coreset_bigbs", default=512, type=positive_int,
-                           help="Images in the random pool each batch is chosen from (at least --bs).")
-        group.add_argument("--sampler_d2_coreset_lowproj_dim", default=-1, type=projection_dim,
-                           help="Project the pool's embeddings to this many dimensions by a random linear map first; "
-                                "-1 keeps them.")
+        add_pool_arguments(group, "d2_coreset")
         group.add_argument("--sampler_d2_coreset_lambda", default=1.0, type=nonnegative_float,
                            help="Exponent on the summed squared distance to the chosen points.")
 

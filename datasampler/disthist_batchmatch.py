@@ -20,7 +20,7 @@ determinism as in greedy_coreset.
 import numpy as np
 
 from datasampler import REGISTRY
-from datasampler.greedy_coreset import EmbeddingSampler, squared_distances
+from datasampler.greedy_coreset import EmbeddingSampler, add_pool_arguments, squared_distances
 from utilities.argtypes import positive_int
 
 BINS = 50
@@ -48,23 +48,7 @@ def height_wasserstein(reference, candidates):
 class DistHistBatchmatchSampler(EmbeddingSampler):
     @staticmethod
     def add_arguments(group):
-        import argparse
-
-        def projection_dim(text):
-            """A dimension > 0, or -1 for no projection."""
-            if text.strip() == "-1":
-                return -1
-            try:
-                return positive_int(text)
-            except argparse.ArgumentTypeError:
-                raise argparse.ArgumentTypeError(
-                    f"expected a dimension > 0, or -1 to keep the embeddings, got {text!r}")
-
-        group.add_argument("--sampler_disthist_batchmatch_bigbs", default=512, type=positive_int,
-                           help="Images in the random pool each batch is chosen from (at least --bs).")
-        group.add_argument("--sampler_disthist_batchmatch_lowproj_dim", default=-1, type=projection_dim,
-                           help="Project the pool's embeddings to this many dimensions by a random linear map first; "
-                                "-1 keeps them.")
+        add_pool_arguments(group, "disthist_batchmatch")
         group.add_argument("--sampler_disthist_batchmatch_ncomps", default=10, type=positive_int,
                            help="Candidate batches compared per batch; the best match is used.")
 

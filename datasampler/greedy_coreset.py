@@ -23,13 +23,22 @@ transform) at each epoch start, as his `--data_idx_full_prec` option does. Batch
 import numpy as np
 
 from datasampler import REGISTRY, EpochSeededSampler, check_batch_shape
-from utilities.argtypes import positive_int
+from utilities.argtypes import positive_int, positive_int_or_minus_one
 from utilities.errors import ConfigError
 
 
 def squared_distances(points):
     sq = (points * points).sum(axis=1)
     return np.clip(sq[:, None] + sq[None, :] - 2.0 * points @ points.T, 0.0, None)
+
+
+def add_pool_arguments(group, name):
+    """The candidate-pool flags every embedding sampler shares, namespaced --sampler_<name>_*."""
+    group.add_argument(f"--sampler_{name}_bigbs", default=512, type=positive_int,
+                       help="Images in the random pool each batch is chosen from (at least --bs).")
+    group.add_argument(f"--sampler_{name}_lowproj_dim", default=-1, type=positive_int_or_minus_one,
+                       help="Project the pool's embeddings to this many dimensions by a random linear map first; "
+                            "-1 keeps them.")
 
 
 class EmbeddingSampler(EpochSeededSampler):
@@ -87,23 +96,7 @@ class CoresetSampler(EmbeddingSampler):
 class GreedyCoresetSampler(CoresetSampler):
     @staticmethod
     def add_arguments(group):
-        import argparse
-
-        def projection_dim(text):
-            """A dimension > 0, or -1 for no projection."""
-            if text.strip() == "-1":
-                return -1
-            try:
-                return positive_int(text)
-            except argparse.ArgumentTypeError:
-                raise argparse.ArgumentTypeError(
-                    f"expected a dimension > 0, or -1 to keep the embeddings, got {text!r}")
-
-        group.add_argument("--sampler_greedy_coreset_bigbs", default=512, type=positive_int,
-                           help="Images in the random pool each batch is chosen from (at least --bs).")
-        group.add_argument("--sampler_greedy_coreset_lowproj_dim", default=-1, type=projection_dim,
-                           help="Project the pool's embeddings to this many dimensions by a random linear map first; "
-                                "-1 keeps them.")
+        add_pool_arguments(group, "greedy_coreset")
         group.add_argument("--sampler_greedy_coreset_softened", action="store_true",
                            help="Choose each next point uniformly among those at or above the 97th percentile of "
                                 "distance to the chosen set, instead of the farthest.")

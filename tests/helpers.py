@@ -1,4 +1,6 @@
 """Small shared test utilities."""
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -23,3 +25,33 @@ def loss_and_grad(loss_fn, embeds, labels):
     value = loss_fn(x, labels)
     value.backward()
     return value.detach(), x.grad
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs (not even `except Exception` clean-up)."""
+
+
+@contextlib.contextmanager
+def killed_at_commit(epoch, write_last_first=False, on_kill=None):
+    """Within the block, the checkpoint commit of `epoch` dies (raises Killed) when it reaches checkpoint_last.pth:
+    before writing it, or just after with write_last_first. on_kill(path, data) runs first (e.g. to leave a stray
+    temporary file as a real kill would)."""
+    from utilities import checkpoint
+    original, last_writes = checkpoint.write_atomic, []
+
+    def write_atomic(path, data):
+        if str(path).endswith(checkpoint.LAST):
+            last_writes.append(path)
+            if len(last_writes) == epoch + 1:
+                if write_last_first:
+                    original(path, data)
+                if on_kill is not None:
+                    on_kill(path, data)
+                raise Killed
+        return original(path, data)
+
+    checkpoint.write_atomic = write_atomic
+    try:
+        yield
+    finally:
+        checkpoint.write_atomic = original

@@ -2,15 +2,11 @@
 
 Every numeric flag must be range-checked while the command line is parsed: its type is one of utilities.argtypes
 (never plain float/int), or, for the few ranges those types cannot express, a checked type built on them inside
-add_arguments (listed in BESPOKE_TYPES with values each must accept and refuse). Every add_arguments must also run on
-its own, from source, with nothing but the argtypes names, the file's literal constants and builtins, since the parser
-is built without importing the component modules.
+add_arguments (listed in BESPOKE_TYPES with values each must accept and refuse). Every add_arguments must also give
+the same flags when read from source by utilities/registry.py, since the parser is built without importing the
+component modules.
 """
 import argparse
-import ast
-import builtins
-import inspect
-import sys
 
 import pytest
 
@@ -20,6 +16,7 @@ import datasampler
 import datasets
 import parameters
 from utilities import argtypes
+from utilities.registry import static_index
 
 REGISTRIES = {"loss": criteria.REGISTRY, "miner": batchminer.REGISTRY, "sampler": datasampler.REGISTRY,
               "dataset": datasets.REGISTRY}
@@ -89,36 +86,12 @@ def test_bespoke_types_accept_and_refuse_what_they_promise(flag):
         assert exit_info.value.code == 2, (flag, value)
 
 
-def literal_constants(tree):
-    constants = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                constants[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
-    return constants
-
-
-def add_arguments_from_source(component):
-    """The component's add_arguments compiled from its file alone, with only argtypes, literal constants, builtins."""
-    path = inspect.getsourcefile(sys.modules[component.__module__])
-    with open(path, encoding="utf-8") as f:
-        tree = ast.parse(f.read(), filename=path)
-    [class_node] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == component.__name__]
-    [function] = [n for n in class_node.body if isinstance(n, ast.FunctionDef) and n.name == "add_arguments"]
-    function = ast.FunctionDef(**{**{f: getattr(function, f) for f in function._fields}, "decorator_list": []})
-    namespace = {"__builtins__": builtins, **literal_constants(tree),
-                 **{name: getattr(argtypes, name) for name in argtypes.__all__}}
-    exec(compile(ast.fix_missing_locations(ast.Module(body=[function], type_ignores=[])), path, "exec"), namespace)
-    return namespace["add_arguments"]
-
-
 @pytest.mark.parametrize("prefix, name, component", components_with_flags(),
                          ids=lambda value: value if isinstance(value, str) else "")
 def test_add_arguments_is_self_contained(prefix, name, component):
+    # The project's own source reader, as the parser uses it (utilities/registry.py).
     parser = argparse.ArgumentParser()
-    add_arguments_from_source(component)(parser.add_argument_group(name))
+    static_index(REGISTRIES[prefix].package_name)[name].flags(parser.add_argument_group(name))
     _, imported = declared_flags(prefix, name, component)
     from_source = {a.dest: (a.default, a.type.__name__ if a.type else None, a.choices) for a in parser._actions}
     from_source.pop("help")

@@ -1,4 +1,5 @@
 """The extension points methods build on, each exercised by fake components through the real Run (issue 7)."""
+import contextlib
 import csv
 import os
 
@@ -16,7 +17,7 @@ from criteria.base import Criterion
 from criteria.multisimilarity import MultiSimilarityLoss
 from datasampler.class_random import ClassRandomSampler
 from regularisers.base import Regulariser
-from tests.dataset_trees import make_cub200
+from tests.helpers import Killed, killed_at_commit
 from tests.test_main import tiny_run_flags
 from utilities import checkpoint
 from utilities.errors import ConfigError
@@ -27,20 +28,9 @@ from utilities.training import Run
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    make_cub200(root, n_classes=8, per_class=16, size=40)
-    return root
-
-
 def rows(path):
     with open(path) as f:
         return [{k: float(v) for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
-
-
-class Killed(BaseException):
-    """Stands for SIGKILL: nothing after it runs."""
 
 
 def run(source, save, *flags, epochs=2, kill_at_epoch=None, **attributes):
@@ -50,26 +40,15 @@ def run(source, save, *flags, epochs=2, kill_at_epoch=None, **attributes):
     opt.group = "tiny"
     for key, value in attributes.items():
         setattr(opt, key, value)
-    original = checkpoint.write_atomic
-    last_writes = []
-
-    def write_atomic(path, data):
-        if str(path).endswith(checkpoint.LAST):
-            last_writes.append(path)
-            if len(last_writes) == (kill_at_epoch or -1) + 1:
-                raise Killed
-        return original(path, data)
-
-    checkpoint.write_atomic = write_atomic
     training = Run(opt)
-    try:
-        training.start()
-        training.run()
-    except Killed:
-        pass
-    finally:
-        checkpoint.write_atomic = original
-        training.close()
+    with contextlib.nullcontext() if kill_at_epoch is None else killed_at_commit(kill_at_epoch):
+        try:
+            training.start()
+            training.run()
+        except Killed:
+            pass
+        finally:
+            training.close()
     return training.run_dir
 
 

@@ -13,6 +13,7 @@ import torch
 import main
 from evaluation import evaluate
 from tests.dataset_trees import corrupt_image, make_cub200
+from tests.helpers import Killed, killed_at_commit
 from tests.test_main import REPO_ROOT, tiny_run_flags
 from utilities import checkpoint
 from utilities.run_lock import RunLock
@@ -22,13 +23,6 @@ from utilities.training import Run
 pytestmark = pytest.mark.slow
 
 SECRET = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    make_cub200(root, n_classes=8, per_class=16, size=40)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -62,32 +56,17 @@ def test_a_wandb_key_is_stored_nowhere(reference):
 
 # ---- 4: best files agree with the record whatever the moment of the kill ----
 
-class Killed(BaseException):
-    """Stands for SIGKILL: nothing after it runs (not even `except Exception` clean-up)."""
-
-
 @pytest.mark.parametrize("moment", ["after_pending_best_files", "after_last_before_rename"])
-def test_best_files_match_the_summary_after_a_kill_during_the_commit(source, reference, tmp_path, monkeypatch,
-                                                                     moment):
+def test_best_files_match_the_summary_after_a_kill_during_the_commit(source, reference, tmp_path, moment):
     # Kill in the epoch where the reference last improved MAP@R, so a best file is being replaced.
     kill_epoch = json.loads((reference / "summary.json").read_text())["best"]["mAP_R"]["epoch"]
     assert kill_epoch > 0
-    original_write, last_writes = checkpoint.write_atomic, []
+    def stray_temporary_file(path, data):  # a write cut short
+        (tmp_path / "cub200" / "tiny_s0" / ".tmp_stray.pth").write_bytes(data[:100])
 
-    def write_atomic(path, data):
-        if str(path).endswith(checkpoint.LAST):
-            last_writes.append(path)
-            if len(last_writes) == kill_epoch + 1:
-                if moment == "after_last_before_rename":
-                    original_write(path, data)
-                (tmp_path / "cub200" / "tiny_s0" / ".tmp_stray.pth").write_bytes(data[:100])  # a write cut short
-                raise Killed
-        return original_write(path, data)
-
-    monkeypatch.setattr(checkpoint, "write_atomic", write_atomic)
-    with pytest.raises(Killed):
+    with killed_at_commit(kill_epoch, write_last_first=moment == "after_last_before_rename",
+                          on_kill=stray_temporary_file), pytest.raises(Killed):
         main.main(tiny_run_flags(source, tmp_path))
-    monkeypatch.setattr(checkpoint, "write_atomic", original_write)
     run_dir = tmp_path / "cub200" / "tiny_s0"
     assert [n for n in os.listdir(run_dir) if n.startswith(".pending_")]
     assert main.main(["--resume", str(run_dir)]) == 0

@@ -29,13 +29,6 @@ def tiny_run_flags(source, save, *extra, epochs=3):
             "--storage_metrics", "e_recall@1", "mAP_R", "--group", "tiny", *extra]
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    make_cub200(root, n_classes=8, per_class=16, size=40)
-    return root
-
-
 def read_csv(path):
     with open(path) as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

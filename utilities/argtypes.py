@@ -9,7 +9,7 @@ import argparse
 import math
 
 __all__ = ["finite_float", "positive_float", "nonnegative_float", "fraction", "probability", "positive_int",
-           "nonnegative_int"]
+           "nonnegative_int", "positive_int_or_minus_one", "positive_float_or_minus_one"]
 
 
 def _number(text, kind):
@@ -40,3 +40,8 @@ fraction = _checked(float, lambda v: 0 < v < 1, "a number strictly between 0 and
 probability = _checked(float, lambda v: 0 <= v <= 1, "a number between 0 and 1", "probability")
 positive_int = _checked(int, lambda v: v > 0, "an integer > 0", "positive_int")
 nonnegative_int = _checked(int, lambda v: v >= 0, "an integer >= 0", "nonnegative_int")
+# Roth's convention for "not set" (-1: no projection, the head's lr = --lr).
+positive_int_or_minus_one = _checked(int, lambda v: v > 0 or v == -1, "an integer > 0, or -1",
+                                     "positive_int_or_minus_one")
+positive_float_or_minus_one = _checked(float, lambda v: v > 0 or v == -1, "a number > 0, or -1",
+                                       "positive_float_or_minus_one")

@@ -62,27 +62,15 @@ def find_credentials(key=""):
 
     `key` (--wandb_key) comes first; else wandb's own look-up for the server's URL: WANDB_API_KEY,
     WANDB_IDENTITY_TOKEN_FILE, the netrc entry for that server's host (the one `wandb login` writes), the api_key
-    setting. Returns a wandb `Auth` object (or, with an older wandb without `wbauth`, the key). Nothing is stored.
-    Raises wandb's AuthenticationError for a malformed key.
+    setting. Returns a wandb `Auth` object. Nothing is stored. Raises wandb's AuthenticationError for a malformed
+    key.
     """
-    try:
-        from wandb.sdk.lib import wbauth
-    except ImportError:
-        return legacy_find_credentials(key)
+    from wandb.sdk.lib import wbauth
     settings = wandb_settings()
     host = wbauth.HostUrl(settings.base_url, app_url=settings.app_url)
     if key:
         return wbauth.AuthApiKey(host=host, api_key=key)
     return wbauth.authenticate_session(host=host, source="--log_online", prompt=False, update_session=False)
-
-
-def legacy_find_credentials(key):
-    """Older wandb (before `wandb.sdk.lib.wbauth`): its apikey module does the same look-up for settings.base_url."""
-    if key:
-        return key
-    import wandb
-    from wandb.sdk.lib import apikey
-    return apikey.api_key(settings=wandb.setup().settings)
 
 
 def has_credentials(key=""):
@@ -97,17 +85,11 @@ def has_credentials(key=""):
 def check_credentials(auth):
     """Ask the server, through wandb, whether it is reachable and accepts `auth`, within CHECK_TIMEOUT_S.
 
-    Returns None when it does, else why not (no network, unreachable host, rejected key, timeout). Where the installed
-    wandb lacks this API the check is skipped (None) and wandb.init's INIT_TIMEOUT_S bounds the online start instead.
+    Returns None when it does, else why not (no network, unreachable host, rejected key, timeout).
     """
-    try:
-        from wandb.apis.public.service_api import ServiceApi
-        from wandb.sdk.lib.wbauth import Auth, set_auth_settings
-        from wandb.sdk.lib.wbauth.validation import check_service_api_auth_validity
-    except ImportError:
-        return None
-    if not isinstance(auth, Auth):
-        return None
+    from wandb.apis.public.service_api import ServiceApi
+    from wandb.sdk.lib.wbauth import set_auth_settings
+    from wandb.sdk.lib.wbauth.validation import check_service_api_auth_validity
     try:
         settings = wandb_settings().model_copy()
         set_auth_settings(settings, auth)
@@ -122,10 +104,7 @@ def check_credentials(auth):
 
 def requested_mode():
     """'online' unless wandb is told otherwise (WANDB_MODE, `wandb offline`): then 'offline' or 'disabled'."""
-    try:
-        mode = wandb_settings().mode
-    except Exception:  # noqa: BLE001 - older wandb: read the variable itself
-        mode = os.environ.get("WANDB_MODE", "online")
+    mode = wandb_settings().mode
     return {"dryrun": "offline", "run": "online", "shared": "online"}.get(mode, mode)
 
 

@@ -158,9 +158,7 @@ class Run:
         self.objective = criteria.build_objective(opt, num_classes=self.data.train.num_classes, embed_dim=opt.embed_dim,
                                             batchminer=resolve_batchminer(opt)).to(self.device)
         self.teacher = self.load_teacher()
-        specs = {MAIN: main_spec(opt)}
-        for _, part in self.objective.parts():
-            specs.update(getattr(part, "optimizer_specs", lambda o, n: {})(opt, len(self.sampler)))
+        specs = {MAIN: main_spec(opt), **self.objective.optimizer_specs(opt, len(self.sampler))}
         head_lr = opt.fc_lr if opt.fc_lr > 0 else opt.lr
         groups = self.model.param_groups(opt.lr, head_lr) + self.objective.param_groups(opt.lr)
         self.optimizers = NamedOptimizers(groups, specs)
@@ -257,7 +255,7 @@ class Run:
     def start(self):
         """Component setup, then (on --resume) the saved state: setup's state is overwritten by the checkpoint's."""
         self.objective.setup(self.context)
-        getattr(self.sampler, "setup", lambda ctx: None)(self.context)
+        self.sampler.setup(self.context)
         if self.opt.resume:
             self.resume()
 
@@ -288,9 +286,10 @@ class Run:
 
     # ---- evaluation ----
     def diverged(self, epoch, what):
+        # Every committed epoch precedes this one, so the last good checkpoint holds epoch - 1.
         last = os.path.join(self.run_dir, checkpoint.LAST)
-        where = (f"The last good checkpoint is {last} (epoch {checkpoint.load(last)['epoch']})."
-                 if self.has_checkpoint else "No checkpoint was written yet.")
+        where = (f"The last good checkpoint is {last} (epoch {epoch - 1})." if self.has_checkpoint
+                 else "No checkpoint was written yet.")
         return TrainingDiverged(f"Training diverged in epoch {epoch}: {what}. {where} Start a new run with a lower "
                                 f"--lr (now {self.opt.lr}), an _normalize architecture or gradient-friendlier "
                                 f"loss settings; resuming would diverge again.")
@@ -325,7 +324,7 @@ class Run:
                                                                         self.device), self.device, amp=self.use_amp)
             self.sampler.set_embeddings(outputs["embeds"])
         self.objective.on_epoch_start(self.context)
-        getattr(self.sampler, "on_epoch_start", lambda ctx: None)(self.context)
+        self.sampler.on_epoch_start(self.context)
         try:
             values, skipped = self.steps.run(self.train_loader(), self.context, desc=f"epoch {epoch} train")
         except FloatingPointError as error:
