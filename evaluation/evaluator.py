@@ -115,7 +115,7 @@ def _checked(embeddings, labels, role):
 def _rescaled(query_embeddings, gallery_embeddings):
     """Both arrays scaled by one power of two when their largest entry is outside _SCALE_LIMITS (see above)."""
     arrays = [a for a in (query_embeddings, gallery_embeddings) if a is not None]
-    largest = max(float(np.abs(a).max()) for a in arrays)
+    largest = max(max(float(a.max()), -float(a.min())) for a in arrays)  # no |a| copy of a large array
     if largest == 0 or _SCALE_LIMITS[0] <= largest <= _SCALE_LIMITS[1]:
         return query_embeddings, gallery_embeddings
     exponent = int(np.frexp(largest)[1])

@@ -114,7 +114,8 @@ def check_best_files(run_dir, best):
         if not os.path.isfile(path):
             problems.append(f"{path} is missing (the record names epoch {record['epoch']})")
             continue
-        epoch = load(path).get("epoch")
+        # Memory-mapped: only the epoch entry is read, not the model's tensors.
+        epoch = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("epoch")
         if epoch != record["epoch"]:
             problems.append(f"{path} holds epoch {epoch}, the record names epoch {record['epoch']}")
     return problems
