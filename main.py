@@ -97,6 +97,8 @@ def main(argv=None):
             run.start()
         except BaseException:
             run.close()
+            if opt.resume is None:  # a fresh run refused during set-up has nothing to keep
+                shutil.rmtree(run.run_dir, ignore_errors=True)
             raise
     except ConfigError as error:
         LOG.error("%s", error)

@@ -47,8 +47,8 @@ def select(arch, embed_dim, pretrained):
     base, tags = parse(arch)
     backbone = REGISTRY.get(base)(pretrained)
     model = EmbeddingModel(
-        backbone, embed_dim, normalize_embedding="normalize" in tags, frozen_bn="frozen" in tags, name=arch
-    )
+        backbone, embed_dim, normalize_embedding="normalize" in tags, frozen_bn="frozen" in tags, name=arch,
+        pretrained=pretrained)
     logger.info(
         "Architecture %s: %s backbone (%d-d features), %d-d embedding%s%s",
         arch,

@@ -28,7 +28,8 @@ class Backbone(nn.Module):
       - `POOLING`: "avg" (default, global average pooling) or "cls" (class token), see POOLINGS; `pool()` applies it
         and may be overridden where a backbone needs more (e.g. a norm applied after pooling);
     and sets, as instance attributes, `feature_dim` (size of the pooled features) and `classifier` (pooled
-    features -> 1000 ImageNet logits).
+    features -> 1000 ImageNet logits). `IMAGENET_1K_HEAD = False` declares that even its pretrained weights have no
+    trained ImageNet-1k classifier (e.g. weights trained on other labels).
 
     `forward(x, **extra_inputs)` receives the normalised image (and any extra keyword inputs the caller passed to
     `EmbeddingModel.forward`, e.g. prompt tokens; a backbone that takes none simply has no such parameters) and
@@ -41,6 +42,7 @@ class Backbone(nn.Module):
     STD = IMAGENET_STD
     CHANNEL_ORDER = "RGB"
     POOLING = "avg"
+    IMAGENET_1K_HEAD = True
     feature_dim: int
     classifier: nn.Module
 
@@ -74,6 +76,9 @@ class EmbeddingModel(nn.Module):
       - `logits` (return_logits: ImageNet logits of the backbone's own classifier on `features`),
       - `intermediate` (return_intermediate: the list of stage outputs, shallow to deep, for feature distillation).
 
+    `imagenet_logits` is True when `logits` come from a trained ImageNet-1k classifier (pretrained weights of a
+    backbone that has one), which pseudo-labelling needs.
+
     The normalisation statistics are non-persistent buffers: they follow `.to(device)` but are not part of the
     state dict, so checkpoints hold only learned weights.
 
@@ -82,7 +87,7 @@ class EmbeddingModel(nn.Module):
     learn, as in Roth et al.'s framework.
     """
 
-    def __init__(self, backbone, embed_dim, normalize_embedding, frozen_bn, name):
+    def __init__(self, backbone, embed_dim, normalize_embedding, frozen_bn, name, pretrained=False):
         super().__init__()
         if backbone.POOLING not in POOLINGS:
             raise ValueError(f"{type(backbone).__name__}.POOLING is {backbone.POOLING!r}; expected one of "
@@ -95,6 +100,7 @@ class EmbeddingModel(nn.Module):
         self.name = name
         self.embed_dim = embed_dim
         self.feature_dim = backbone.feature_dim
+        self.imagenet_logits = pretrained and backbone.IMAGENET_1K_HEAD
         # Shaped [C, 1, 1] in float32, exactly as torchvision's Normalize builds them, so that the arithmetic below
         # gives the same bits as normalising in the data pipeline did.
         self.register_buffer("input_mean", torch.tensor(backbone.MEAN, dtype=torch.float32).view(-1, 1, 1),

@@ -27,6 +27,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 class Split:
     """A set of images with labels 0..C-1, where `class_names[label]` names the class.
 
+    `readable_names[label]` is the class in words ("Black footed Albatross", "bicycle") where the dataset has such
+    names (language guidance embeds them), else None (classes that are item ids).
+
     Labels are contiguous within every split (training proxies need `num_classes` rows). A query split and its
     gallery share label ids (and therefore `class_names`), so a query split may lack some of its classes.
     """
@@ -35,24 +38,33 @@ class Split:
     paths: list
     labels: np.ndarray
     class_names: list
+    readable_names: list = None
 
     def __post_init__(self):
         self.paths = [str(path) for path in self.paths]
         self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
         self.class_names = list(self.class_names)
+        if self.readable_names is not None:
+            self.readable_names = [str(name) for name in self.readable_names]
+            if len(self.readable_names) != len(self.class_names):
+                raise ValueError(f"Split '{self.name}': {len(self.readable_names)} readable names for "
+                                 f"{len(self.class_names)} classes")
         if len(self.paths) != len(self.labels):
             raise ValueError(f"Split '{self.name}': {len(self.paths)} paths but {len(self.labels)} labels")
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
             raise ValueError(f"Split '{self.name}': labels must lie in 0..{self.num_classes - 1}")
 
     @classmethod
-    def from_groups(cls, name, groups):
-        """Build a split from `[(class_name, [path, ...]), ...]`; the i-th group gets label i."""
+    def from_groups(cls, name, groups, readable_name=None):
+        """Build a split from `[(class_name, [path, ...]), ...]`; the i-th group gets label i. readable_name, when
+        given, maps a class name to its readable name."""
         paths, labels = [], []
         for label, (_, class_paths) in enumerate(groups):
             paths.extend(class_paths)
             labels.extend([label] * len(class_paths))
-        return cls(name, paths, np.array(labels, dtype=np.int64), [class_name for class_name, _ in groups])
+        class_names = [class_name for class_name, _ in groups]
+        readable = None if readable_name is None else [readable_name(class_name) for class_name in class_names]
+        return cls(name, paths, np.array(labels, dtype=np.int64), class_names, readable)
 
     @classmethod
     def from_class_names(cls, name, paths, image_classes, class_names):
@@ -76,6 +88,7 @@ class Split:
             [self.paths[i] for i in keep],
             np.array([new_label[int(self.labels[i])] for i in keep], dtype=np.int64),
             [self.class_names[int(old)] for old in class_ids],
+            None if self.readable_names is None else [self.readable_names[int(old)] for old in class_ids],
         )
 
 

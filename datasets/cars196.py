@@ -19,4 +19,6 @@ class Cars196(DiskDataset):
     def load(self):
         groups = [(folder.name, self.image_files(folder)) for folder in self.class_folders(self.root / "images")]
         n_train = len(groups) // 2
-        return Split.from_groups("train", groups[:n_train]), Split.from_groups("test", groups[n_train:])
+        # The folder names are the make, model and year in words.
+        return (Split.from_groups("train", groups[:n_train], str),
+                Split.from_groups("test", groups[n_train:], str))

@@ -34,4 +34,10 @@ class Cub200(DiskDataset):
             by_id[class_id] = folder
         groups = [(by_id[i].name, self.image_files(by_id[i])) for i in sorted(by_id)]
         n_train = len(groups) // 2
-        return Split.from_groups("train", groups[:n_train]), Split.from_groups("test", groups[n_train:])
+        return (Split.from_groups("train", groups[:n_train], readable_name),
+                Split.from_groups("test", groups[n_train:], readable_name))
+
+
+def readable_name(folder):
+    """'001.Black_footed_Albatross' -> 'Black footed Albatross'."""
+    return CLASS_FOLDER.match(folder).group(2).replace("_", " ")

@@ -67,6 +67,7 @@ class Emoji(DiskDataset):
         try:
             entries = json.loads(classes_file.read_text())["classes"]
             classes = sorted((e["folder"], e["split"], list(e["images"])) for e in entries)
+            short_names = {e["folder"]: e["short_name"].replace("_", " ") for e in entries}
         except (ValueError, KeyError, TypeError) as error:
             raise self.layout_error(f"{classes_file} is malformed ({error!r})") from error
         groups = {split: [] for split in SPLITS}
@@ -82,4 +83,5 @@ class Emoji(DiskDataset):
         for split, split_groups in groups.items():
             if len(split_groups) < 2:
                 raise self.layout_error(f"{classes_file} has {len(split_groups)} {split} classes, at least 2 needed")
-        return Split.from_groups("train", groups["train"]), Split.from_groups("test", groups["test"])
+        return (Split.from_groups("train", groups["train"], short_names.get),
+                Split.from_groups("test", groups["test"], short_names.get))

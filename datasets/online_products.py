@@ -39,7 +39,7 @@ class OnlineProducts(DiskDataset):
         lines = self.read_list_file(info_path)
         if not lines or lines[0][1].split() != HEADER:
             raise self.layout_error(f"{info_path} does not start with the header line '{' '.join(HEADER)}'")
-        paths, class_ids = [], []
+        paths, class_ids, super_class = [], [], {}
         for number, line in lines[1:]:
             fields = line.split(maxsplit=3)
             if len(fields) != 4 or not all(field.isdigit() for field in fields[:3]):
@@ -48,8 +48,16 @@ class OnlineProducts(DiskDataset):
                 )
             class_ids.append(int(fields[1]))
             paths.append(str(images_dir / fields[3]))
+            super_class.setdefault(int(fields[1]), readable_super_class(fields[3]))
         if not paths:
             raise self.layout_error(f"{info_path} lists no images")
         self.check_listed_image(info_path, paths[0])
         unique_ids, labels = np.unique(np.array(class_ids, dtype=np.int64), return_inverse=True)
-        return Split(split_name, paths, labels, [str(class_id) for class_id in unique_ids])
+        return Split(split_name, paths, labels, [str(class_id) for class_id in unique_ids],
+                     [super_class[int(class_id)] for class_id in unique_ids])
+
+
+def readable_super_class(path):
+    """A product in words is its super-class (item ids say nothing): 'coffee_maker_final/x.JPG' -> 'coffee maker'."""
+    folder = path.replace("\\", "/").split("/")[0]
+    return folder.removesuffix("_final").replace("_", " ")

@@ -11,7 +11,8 @@ logger = logging.getLogger(__name__)
 def embed(model, loader, device, amp=False, keys=("embeds",)):
     """Embed every batch of loader with model, keeping the model outputs named in keys.
 
-    The model returns a dict (with "embeds", "features", ...); the loader yields (images, labels, indices, n_skipped), where
+    The model returns a dict (with "embeds", "features", ...; "logits" when asked for, see
+    architectures.base.EmbeddingModel); the loader yields (images, labels, indices, n_skipped), where
     indices are the items' dataset indices and n_skipped counts items the dataset could not load. Runs in eval
     mode without gradients (autocast when amp) and restores the model's previous train/eval mode.
     Returns ({key: float32 [N, D_key]}, labels int64 [N]), rows ordered by dataset index.
@@ -24,7 +25,8 @@ def embed(model, loader, device, amp=False, keys=("embeds",)):
     try:
         with torch.no_grad(), torch.autocast(device_type=device.type, enabled=amp):
             for batch_images, batch_labels, batch_indices, batch_skipped in tqdm(loader, desc="Embedding", leave=False):
-                output = model(batch_images.to(device, non_blocking=True))
+                images = batch_images.to(device, non_blocking=True)
+                output = model(images, return_logits=True) if "logits" in keys else model(images)
                 for key in keys:
                     embeddings[key].append(output[key].float().cpu().numpy())
                 labels.append(torch.as_tensor(batch_labels).cpu().numpy())

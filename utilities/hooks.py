@@ -41,7 +41,8 @@ class HookContext:
     device: object
     run_dir: str
     logger: object           # logging.Logger for the component's messages
-    embed: object            # callable(split) -> ({"embeds": array, ...}, labels) with the evaluation transform
+    embed: object            # callable(split, keys=None) -> ({key: array}, labels) with the evaluation transform;
+                             # keys: model outputs ("embeds", "features", "logits"), default --evaltypes
     teacher: object = None   # the frozen teacher model, or None
     epoch: int = 0
     step: int = 0

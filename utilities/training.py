@@ -223,10 +223,10 @@ class Run:
         return torch.utils.data.DataLoader(dataset, batch_sampler=self.sampler, num_workers=self.opt.num_workers,
                                            collate_fn=collate_skipping, pin_memory=self.device.type == "cuda")
 
-    def embed_split(self, split):
-        """({evaltype: embeddings}, labels) of a Split with the evaluation transform."""
+    def embed_split(self, split, keys=None):
+        """({key: outputs}, labels) of a Split with the evaluation transform; keys default to --evaltypes."""
         loader = evaluation_loader(split, self.eval_transform, self.opt, self.device)
-        return evaluation.embed(self.model, loader, self.device, amp=self.use_amp, keys=self.opt.evaltypes)
+        return evaluation.embed(self.model, loader, self.device, amp=self.use_amp, keys=keys or self.opt.evaltypes)
 
     # ---- checkpoints ----
     def state(self, epoch):
