@@ -8,7 +8,7 @@ without number and underscores, Cars folder names, the SOP super-class, the emoj
 runs the pretrained backbone's own ImageNet-1k classifier over the training set with the evaluation transform,
 averages the logits (not the softmax, as the paper's code does) per class and embeds "a photo of a {name}" for each
 of the top-k ImageNet names of every class: C x k x d. The names are saved in the run folder
-(language_class_names.json) and the first ten classes' are logged.
+(language_class_names.json) and ten classes' are logged.
 
 The term, for a batch with embeddings x, labels y and per-class language embeddings L (`language_kl`):
   S_lang[i, j]  = mean_r cos(L[y_i, r], L[y_j, r]) + shift   (the r-th name of one class against the r-th of the other)
@@ -200,8 +200,10 @@ class LanguageGuidance(Regulariser):
         table = [{"class": str(readable[c]), "names": names} for c, names in enumerate(class_names)]
         with open(os.path.join(ctx.run_dir, NAMES_FILE), "w", encoding="utf-8") as f:
             json.dump({"prompt": PROMPT, "pseudoclass": self.pseudoclass, "classes": table}, f, indent=1)
-        for row in table[:CLASSES_LOGGED]:
-            ctx.logger.info("Language guidance: %s -> %s", row["class"], ", ".join(row["names"]))
+        # Classes spread over the label range: neighbouring labels are often alike (e.g. ten smiley emoji).
+        shown = sorted({round(i * (len(table) - 1) / max(CLASSES_LOGGED - 1, 1)) for i in range(CLASSES_LOGGED)})
+        for c in shown:
+            ctx.logger.info("Language guidance: %s -> %s", table[c]["class"], ", ".join(table[c]["names"]))
 
     def on_epoch_start(self, ctx):
         self.steps_done = ctx.step

@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -271,6 +272,7 @@ def test_readable_names_of_the_benchmarks():
 
 # ---- the text encoders ----
 
+@pytest.mark.slow
 def test_minilm_loads_offline_from_the_repository_root_despite_the_local_datasets_package(tmp_path):
     """Our datasets/ shadows Hugging Face's `datasets`; make transformers believe the real one is installed too."""
     fake_site = tmp_path / "site"
@@ -414,3 +416,42 @@ def test_language_embeddings_are_cached_and_reused_on_resume_without_a_language_
 def rows(path):
     with open(path) as f:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+# ---- the recipes ----
+
+def script_commands(name):
+    """The main.py command lines of a scripts/ shell script, continuation lines joined, variables filled in."""
+    with open(os.path.join(REPO, "scripts", name)) as f:
+        text = f.read().replace("\\\n", " ")
+    fills = {'"$gpu"': "0", '"$datapath"': "/data", '"$seed"': "1", '"$save"': "/runs", '"${extra[@]}"': "",
+             '"${common[@]}"': "--seed 1 --no_train_metrics --save_path /runs"}
+    commands = []
+    for line in text.splitlines():
+        line = line.strip()
+        if " main.py " in line and not line.startswith("#"):
+            for variable, value in fills.items():
+                line = line.replace(variable, value)
+            commands.append(shlex.split(line.split(" main.py ", 1)[1]))
+    return commands
+
+
+@pytest.mark.parametrize("script, count", [("language_guidance_benchmarks.sh", 8), ("language_guidance_emoji.sh", 3)])
+def test_the_language_guidance_scripts_parse_and_pass_the_option_checks(script, count):
+    commands = script_commands(script)
+    assert len(commands) == count
+    for argv in commands:
+        opt = parameters.parse_args(argv)
+        parameters.check_options(opt)
+        assert (opt.language_distill_w > 0) == ("--language_distill_w" in argv)
+
+
+def test_the_papers_readme_command_runs_as_written():
+    argv = shlex.split("--seed 2 --log_online --group cub200-rn128_msim_pseudolang --no_train_metrics --project "
+                       "LanguageGuidance --gpu 0 --source_path /data --dataset cub200 --n_epochs 100 --tau 100 "
+                       "--gamma 1 --arch resnet50_frozen_normalize --embed_dim 128 --loss multisimilarity --bs 90 "
+                       "--language_distill_w 7.5 --language_pseudoclass")
+    opt = parameters.parse_args(argv)
+    parameters.check_options(opt)
+    assert (opt.language_distill_w, opt.language_pseudoclass, opt.language_pseudoclass_topk, opt.language_shift,
+            opt.language_distill_dir, opt.language_temp) == (7.5, True, 5, 1.0, "backward", 1.0)
