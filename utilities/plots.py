@@ -38,7 +38,7 @@ _BASE_FAMILIES = {
     "mAP_R": MAP, "mAP_1000": MAP, "mAP_lim": MAP, "mAP_c": MAP, "r_precision": MAP,
     "dists": DISTANCES,
     "rho_spectrum": SPECTRUM,
-    "norm_auroc": UNCERTAINTY,
+    "norm_auroc": UNCERTAINTY, "norm_recall_spearman": UNCERTAINTY,
 }
 _PREFIX_FAMILIES = ((re.compile(r"^loss(_.+)?$"), LOSS),
                     (re.compile(r"^lr(_.+)?$"), LR),
