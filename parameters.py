@@ -17,7 +17,7 @@ import types
 from utilities.argtypes import (fraction, nonnegative_float, nonnegative_int, positive_float,
                                 positive_float_or_minus_one, positive_int)
 from utilities.errors import ConfigError
-from utilities.registry import add_static_arguments, static_names
+from utilities.registry import add_static_arguments, static_index, static_names
 
 from metrics import DEFAULT_STORAGE_METRICS  # noqa: E402 - light: the metric registry only
 
@@ -30,6 +30,7 @@ RESUME_CHANGEABLE = ("n_epochs", "num_workers", "log_online", "skip_unreadable_i
 # Flags whose default depends on the dataset: Roth's values for the benchmarks, unless the dataset recommends others
 # (the CPU-sized emoji default trains for a few epochs at a higher learning rate).
 DATASET_DEPENDENT_DEFAULTS = {"n_epochs": 150, "lr": 1e-5}
+DEFAULT_ARCH = "efficientnet_lite0_frozen_normalize"
 
 
 def _momentum(text):
@@ -101,9 +102,11 @@ def data_parameters(parser):
 
 def architecture_parameters(parser):
     group = parser.add_argument_group("Architecture")
-    group.add_argument("--arch", default="efficientnet_lite0_frozen_normalize", type=str,
+    group.add_argument("--arch", default=None, type=str,
                        help="Backbone name plus optional tags _frozen (BatchNorm in eval mode) and _normalize "
-                            "(L2-normalised embedding). Backbones: " + ", ".join(static_names("architectures")) + ".")
+                            "(L2-normalised embedding). Backbones: " + ", ".join(static_names("architectures")) +
+                            f". Default: {DEFAULT_ARCH} (without _normalize for losses that read the embedding "
+                            f"norm, e.g. proxyvmf_panc).")
     group.add_argument("--embed_dim", default=128, type=positive_int, help="Embedding dimensionality.")
     group.add_argument("--not_pretrained", action="store_true", help="Start from random instead of ImageNet weights.")
 
@@ -180,8 +183,18 @@ def resolve_dataset_defaults(opt):
     for key, default in DATASET_DEPENDENT_DEFAULTS.items():
         if getattr(opt, key) is None:
             setattr(opt, key, dataset_class.recommended_options.get(key, default))
+    loss = static_index("criteria").get(opt.loss)
+    if opt.arch is None:
+        # A loss whose meaning lives in the embedding norm (RAW_EMBEDDING_NORM) gets the unnormalised default.
+        raw_norm = loss is not None and loss.literals.get("RAW_EMBEDDING_NORM", False)
+        opt.arch = DEFAULT_ARCH.replace("_normalize", "") if raw_norm else DEFAULT_ARCH
     if opt.evaluation_metrics is None:
         opt.evaluation_metrics = default_metrics(dataset_class.recall_ks)
+        # A loss may add what its method is judged by (e.g. recall on normalised embeddings, uncertainty metrics);
+        # "{k}" stands for each of the dataset's recall ks.
+        for template in loss.literals.get("EVALUATION_METRICS", ()) if loss else ():
+            names = [template.format(k=k) for k in dataset_class.recall_ks] if "{k}" in template else [template]
+            opt.evaluation_metrics += [name for name in names if name not in opt.evaluation_metrics]
     return opt
 
 

@@ -33,10 +33,15 @@ class ProxyAnchorLoss(Criterion):
         torch.nn.init.kaiming_normal_(self.proxies, mode="fan_out")
 
     def forward(self, batch, labels, **context):
-        # Rows are proxies: each proxy sums over the batch.
-        cosine = F.normalize(self.proxies, dim=1) @ F.normalize(batch, dim=1).T
-        positive = labels[None, :] == torch.arange(len(self.proxies), device=labels.device)[:, None]
-        with_positives = positive.any(dim=1)
-        pos_term = masked_log1p_sum_exp(-self.alpha * (cosine - self.delta), positive).sum() / with_positives.sum()
-        neg_term = masked_log1p_sum_exp(self.alpha * (cosine + self.delta), ~positive).sum() / len(self.proxies)
-        return pos_term + neg_term
+        return proxy_anchor(batch, labels, self.proxies, self.alpha, self.delta)
+
+
+def proxy_anchor(batch, labels, proxies, alpha, delta):
+    """The Proxy-Anchor loss of a batch against C proxies (rows of `proxies`, any length: both sides are normalised)."""
+    # Rows are proxies: each proxy sums over the batch.
+    cosine = F.normalize(proxies, dim=1) @ F.normalize(batch, dim=1).T
+    positive = labels[None, :] == torch.arange(len(proxies), device=labels.device)[:, None]
+    with_positives = positive.any(dim=1)
+    pos_term = masked_log1p_sum_exp(-alpha * (cosine - delta), positive).sum() / with_positives.sum()
+    neg_term = masked_log1p_sum_exp(alpha * (cosine + delta), ~positive).sum() / len(proxies)
+    return pos_term + neg_term

@@ -60,13 +60,14 @@ class FeatureItems(torch.utils.data.Dataset):
         return self.features[index], int(self.labels[index]), index
 
 
-def recall_at_1(model, features, labels):
+def recall_at_1(model, features, labels, metric="e_recall@1"):
     with torch.no_grad():
         embeds = model(features)["embeds"].numpy()
-    return evaluate(["e_recall@1"], embeds, labels.numpy())["e_recall@1"]
+    return evaluate([metric], embeds, labels.numpy())[metric]
 
 
-def train_and_evaluate(loss_name, *flags, steps=60, lr=3e-3, normalize=True, miner=None, seed=0):
+def train_and_evaluate(loss_name, *flags, steps=60, lr=3e-3, normalize=True, miner=None, seed=0,
+                       metric="e_recall@1"):
     opt = options("--bs", "32", "--samples_per_class", "4", "--seed", str(seed), "--loss", loss_name,
                   "--decay", "0", *(("--batch_mining", miner) if miner else ()), *flags)
     torch.manual_seed(seed)
@@ -84,11 +85,11 @@ def train_and_evaluate(loss_name, *flags, steps=60, lr=3e-3, normalize=True, min
     loop = TrainingSteps(model, objective, optimizers, torch.amp.GradScaler("cuda", enabled=False),
                          torch.device("cpu"))
     context = SimpleNamespace(step=0, epoch=0)
-    before = recall_at_1(model, test_x, test_y)
+    before = recall_at_1(model, test_x, test_y, metric)
     epoch_losses = []
     while context.step < steps:
         sampler.set_epoch(len(epoch_losses) + 1)
         values, _ = loop.run(loader, context)
         epoch_losses.append(values["loss"])
-    after = recall_at_1(model, test_x, test_y)
+    after = recall_at_1(model, test_x, test_y, metric)
     return epoch_losses[0], epoch_losses[-1], before, after

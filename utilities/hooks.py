@@ -44,5 +44,7 @@ class HookContext:
     embed: object            # callable(split, keys=None) -> ({key: array}, labels) with the evaluation transform;
                              # keys: model outputs ("embeds", "features", "logits"), default --evaltypes
     teacher: object = None   # the frozen teacher model, or None
+    resuming: bool = False   # setup() on --resume: what setup builds is then replaced by the saved state, so
+                             # expensive initialisations (class means, clustering) may be skipped
     epoch: int = 0
     step: int = 0

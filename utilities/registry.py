@@ -27,6 +27,7 @@ class StaticComponent:
     module: str
     path: str
     add_arguments: "ast.FunctionDef | None"
+    literals: dict = dataclasses.field(default_factory=dict)  # the class's literal attributes named in LITERALS
 
     def flags(self, group):
         """Run the component's add_arguments on `group` without importing its module."""
@@ -105,6 +106,18 @@ def _registered_name(class_node):
     return None
 
 
+# Class attributes that option defaults depend on, read from a registered class's own body (not inherited):
+# a loss's EVALUATION_METRICS (added to the default metric list) and RAW_EMBEDDING_NORM (default architecture
+# without _normalize).
+LITERALS = ("EVALUATION_METRICS", "RAW_EMBEDDING_NORM")
+
+
+def _class_literals(class_node):
+    return {item.targets[0].id: ast.literal_eval(item.value) for item in class_node.body
+            if isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name)
+            and item.targets[0].id in LITERALS}
+
+
 def static_index(package_name):
     """{name: StaticComponent} of every component registered in the package's modules, read from source."""
     if package_name not in _INDEX:
@@ -123,7 +136,8 @@ def static_index(package_name):
                     raise RuntimeError(f"'{name}' is registered twice in {package_name}/")
                 add = next((item for item in node.body
                             if isinstance(item, ast.FunctionDef) and item.name == "add_arguments"), None)
-                index[name] = StaticComponent(name, f"{package_name}.{filename[:-3]}", path, add)
+                index[name] = StaticComponent(name, f"{package_name}.{filename[:-3]}", path, add,
+                                              _class_literals(node))
         _INDEX[package_name] = index
     return _INDEX[package_name]
 
