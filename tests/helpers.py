@@ -1,5 +1,8 @@
 """Small shared test utilities."""
 import contextlib
+import os
+import re
+import shlex
 
 import torch
 import torch.nn.functional as F
@@ -55,3 +58,22 @@ def killed_at_commit(epoch, write_last_first=False, on_kill=None):
         yield
     finally:
         checkpoint.write_atomic = original
+
+
+def script_commands(name):
+    """The main.py command lines of a scripts/ shell script as argument lists: continuation lines joined, the bash
+    arrays it defines expanded, its variables filled with placeholders, the pass-through extra flags dropped."""
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", name)) as f:
+        text = f.read().replace("\\\n", " ")
+    arrays = {match.group(1): " ".join(match.group(2).split())
+              for match in re.finditer(r"^\s*(\w+)=\((.*?)\)", text, flags=re.S | re.M)}
+    fills = {**{f'"${{{array}[@]}}"': words for array, words in arrays.items()}, '"${extra[@]}"': "",
+             '"$gpu"': "0", '"$datapath"': "/data", '"$seed"': "1", '"$save"': "/runs"}
+    commands = []
+    for line in text.splitlines():
+        line = line.strip()
+        if " main.py " in line and not line.startswith("#"):
+            for variable, value in fills.items():
+                line = line.replace(variable, value)
+            commands.append(shlex.split(line.split(" main.py ", 1)[1]))
+    return commands

@@ -17,7 +17,7 @@ from criteria.proxyanchor import proxy_anchor
 from criteria.proxyvmf import log_ppk
 from criteria.proxyvmf_kl import kl_vmf
 from criteria.proxyvmf_panc import el_nivmf_logits, nivmf_log_density
-from tests.helpers import options
+from tests.helpers import options, script_commands
 from tests.tiny_training import train_and_evaluate
 from utilities.errors import ConfigError
 from utilities.vmf import sample_vmf
@@ -245,6 +245,16 @@ def test_the_papers_readme_command_runs_as_written():
         (100.0, 1.0, True)
     loss = criteria.select("proxyvmf_panc", opt, num_classes=98, embed_dim=128)
     assert loss.n_samples == 5 and loss.temperature.item() == pytest.approx(0.003)
+
+
+def test_the_benchmark_script_parses_and_passes_the_option_checks():
+    commands = script_commands("proxyvmf_benchmarks.sh")
+    assert len(commands) == 11
+    for argv in commands:
+        opt = parameters.parse_args(argv)
+        parameters.check_options(opt)
+        assert opt.arch == "resnet50_frozen" and opt.loss in ("proxyvmf_panc", "proxyvmf", "proxyvmf_kl",
+                                                               "proxynca_nivmf")
 
 
 # ---- learning ----

@@ -25,7 +25,7 @@ from datasets.base import Split, build_transform, collate_skipping, evaluation_l
 from regularisers import language_models
 from regularisers.language_guidance import (CACHE_FILE, NAMES_FILE, PROMPT, LanguageGuidance, class_topk,
                                             imagenet_class_names, language_kl)
-from tests.helpers import Killed, killed_at_commit, options
+from tests.helpers import Killed, killed_at_commit, options, script_commands
 from tests.test_main import tiny_run_flags
 from tests.tiny_training import FeatureItems, TinyModel, synthetic_features
 from utilities.errors import ConfigError
@@ -419,22 +419,6 @@ def rows(path):
 
 
 # ---- the recipes ----
-
-def script_commands(name):
-    """The main.py command lines of a scripts/ shell script, continuation lines joined, variables filled in."""
-    with open(os.path.join(REPO, "scripts", name)) as f:
-        text = f.read().replace("\\\n", " ")
-    fills = {'"$gpu"': "0", '"$datapath"': "/data", '"$seed"': "1", '"$save"': "/runs", '"${extra[@]}"': "",
-             '"${common[@]}"': "--seed 1 --no_train_metrics --save_path /runs"}
-    commands = []
-    for line in text.splitlines():
-        line = line.strip()
-        if " main.py " in line and not line.startswith("#"):
-            for variable, value in fills.items():
-                line = line.replace(variable, value)
-            commands.append(shlex.split(line.split(" main.py ", 1)[1]))
-    return commands
-
 
 @pytest.mark.parametrize("script, count", [("language_guidance_benchmarks.sh", 8), ("language_guidance_emoji.sh", 3)])
 def test_the_language_guidance_scripts_parse_and_pass_the_option_checks(script, count):
