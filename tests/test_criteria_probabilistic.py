@@ -247,14 +247,15 @@ def test_the_papers_readme_command_runs_as_written():
     assert loss.n_samples == 5 and loss.temperature.item() == pytest.approx(0.003)
 
 
-def test_the_benchmark_script_parses_and_passes_the_option_checks():
-    commands = script_commands("proxyvmf_benchmarks.sh")
-    assert len(commands) == 11
+@pytest.mark.parametrize("script, count, arch", [("proxyvmf_benchmarks.sh", 11, "resnet50_frozen"),
+                                                 ("proxyvmf_emoji.sh", 2, "efficientnet_lite0_frozen")])
+def test_the_scripts_parse_and_pass_the_option_checks(script, count, arch):
+    commands = script_commands(script)
+    assert len(commands) == count
     for argv in commands:
         opt = parameters.parse_args(argv)
         parameters.check_options(opt)
-        assert opt.arch == "resnet50_frozen" and opt.loss in ("proxyvmf_panc", "proxyvmf", "proxyvmf_kl",
-                                                               "proxynca_nivmf")
+        assert opt.arch == arch and opt.loss in ("proxyvmf_panc", "proxyvmf", "proxyvmf_kl", "proxynca_nivmf")
 
 
 # ---- learning ----
