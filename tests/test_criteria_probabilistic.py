@@ -268,3 +268,38 @@ def test_trains_on_synthetic_features(name):
         "2", "--loss_proxyvmf_proxylrmulti", "10", "--loss_proxyvmf_conclrmulti", "10", "--loss_proxyvmf_templrmulti",
         "1", normalize=False, lr=1e-2, steps=120, metric="c_recall@1")
     assert last < first and after > before + 0.3, (first, last, before, after)
+
+
+@pytest.mark.slow
+def test_warm_started_run_killed_and_resumed_equals_the_uninterrupted_one(source, tmp_path):
+    """Through the real Run on the tiny CUB tree: setup scales the head and warm-starts the proxies on a fresh start
+    only; a run killed while committing epoch 2 resumes (sampler noise from the checkpointed RNG) to the same CSVs."""
+    import contextlib
+    import csv
+    import os
+
+    import main
+    from tests.helpers import Killed, killed_at_commit
+    from tests.test_main import tiny_run_flags
+    from utilities.training import Run
+
+    flags = ["--no_train_metrics", "--arch", "resnet18", "--loss", "proxyvmf_panc", "--loss_proxyvmf_warmstart",
+             "--loss_proxyvmf_n_samples", "3", "--loss_proxyvmf_init_norm_multiplier", "5",
+             "--loss_proxyvmf_proxylrmulti", "10", "--loss_proxyvmf_conclrmulti", "10", "--loss_proxyvmf_temp", "0.1"]
+    assert main.main(tiny_run_flags(source, tmp_path / "a", *flags, epochs=2)) == 0
+    opt = parameters.parse_args(tiny_run_flags(source, tmp_path / "b", *flags, epochs=2))
+    opt.group = "tiny"
+    run = Run(opt)
+    with killed_at_commit(2), contextlib.suppress(Killed):
+        run.start()
+        run.run()
+    run.close()
+    assert main.main(["--resume", run.run_dir]) == 0
+
+    def rows(folder, table):
+        with open(os.path.join(folder, table)) as f:
+            return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+    uninterrupted = tmp_path / "a" / "cub200" / "tiny_s0"
+    for table in ["test_embeds.csv", "train.csv"]:
+        assert rows(uninterrupted, table) == rows(run.run_dir, table), table
