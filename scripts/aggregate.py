@@ -10,8 +10,9 @@ Spread is the sample standard deviation (n - 1) over the seeds of a group.
 import argparse
 import csv
 import json
-import statistics
 from pathlib import Path
+
+import numpy as np
 
 
 def run_folders(paths):
@@ -42,9 +43,9 @@ def markdown(groups, metrics):
     for group, runs in sorted(groups.items()):
         cells = []
         for metric in metrics:
-            values = [row[metric] for _, row in runs]
-            spread = statistics.stdev(values) if len(values) > 1 else float("nan")
-            cells.append(f"{statistics.mean(values):.4f} ± {spread:.4f}")
+            values = np.array([row[metric] for _, row in runs])  # a NaN metric (e.g. an undefined AUROC) stays NaN
+            spread = values.std(ddof=1) if len(values) > 1 else float("nan")
+            cells.append(f"{values.mean():.4f} ± {spread:.4f}")
         epochs = sorted({int(row["epoch"]) for _, row in runs})
         seeds = ",".join(str(seed) for seed, _ in sorted(runs, key=lambda r: r[0]))
         lines.append(f"| {group} | {seeds} | {'/'.join(map(str, epochs))} | " + " | ".join(cells) + " |")

@@ -30,5 +30,8 @@ def test_last_and_best_epoch_means_and_sample_spreads(tmp_path):
     # a: recall 0.4, 0.6 -> mean 0.5, sample std 0.1414; MAP@R 0.3, 0.5 -> 0.4 +- 0.1414.
     assert last["a"] == ["0,1", "2", "0.5000 ± 0.1414", "0.4000 ± 0.1414"]
     assert last["b"] == ["0", "0", "0.2000 ± nan", "0.1000 ± nan"]
+    fake_run(tmp_path, "c", 0, [(0, 0.2, "nan")])
+    fake_run(tmp_path, "c", 1, [(0, 0.4, 0.1)])
+    assert aggregate(tmp_path)["c"][2:] == ["0.3000 ± 0.1414", "nan ± nan"]
     best = aggregate(tmp_path, "--epoch", "best")
     assert best["a"] == ["0,1", "1", "0.6000 ± 0.1414", "0.3000 ± 0.1414"]
