@@ -229,7 +229,12 @@ def check_options(opt):
         raise ConfigError(f"--tau {' '.join(map(str, opt.tau))}: multistep milestones must be increasing epochs.")
     import architectures
     import criteria
-    architectures.parse(opt.arch)
+    _, tags = architectures.parse(opt.arch)
+    loss = static_index("criteria").get(opt.loss)
+    if loss is not None and loss.literals.get("RAW_EMBEDDING_NORM") and "normalize" in tags:
+        raise ConfigError(f"--loss {opt.loss} reads each image's certainty from its embedding norm, which --arch "
+                          f"{opt.arch} normalises to 1: use the architecture without the _normalize tag (e.g. "
+                          f"{opt.arch.replace('_normalize', '')}), or leave --arch out.")
     criterion_class = criteria.REGISTRY.get(opt.loss)
     miner = opt.batch_mining or criterion_class.DEFAULT_BATCHMINER
     criterion_class.check_batchminer(None if miner is None else types.SimpleNamespace(registry_name=miner))

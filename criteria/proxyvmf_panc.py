@@ -23,8 +23,9 @@ Set-up (the `setup` hook; on --resume the checkpoint replaces both): the embeddi
 multiplied by `--loss_proxyvmf_init_norm_multiplier`, so that image concentrations start in a useful range, and with
 `--loss_proxyvmf_warmstart` the proxy directions start at the normalised class means of the untrained network's
 training embeddings (evaluation transform). Proxy directions, concentrations and temperature learn at
-lr x their multipliers without weight decay. Architectures with `_normalize` are refused: a unit norm would fix every
-image's concentration at 1; without --arch, these losses get the dataset's default architecture without the tag.
+lr x their multipliers without weight decay. Architectures with `_normalize` are refused before anything loads (RAW_EMBEDDING_NORM, checked by
+parameters.check_options): a unit norm would fix every image's concentration at 1; without --arch, these losses get
+the default architecture without the tag.
 
 Where we depart from the paper's code (github.com/ExplainableML/Probabilistic_Deep_Metric_Learning), and why:
   - log C_D is computed exactly for any D (utilities/vmf.py); the code uses a quadratic fit made for D = 128 and 512
@@ -47,7 +48,6 @@ import torch.nn.functional as F
 from criteria import REGISTRY
 from criteria.base import Criterion
 from criteria.proxyanchor import proxy_anchor
-from utilities.errors import ConfigError
 from utilities.vmf import log_vmf_normaliser, sample_vmf
 
 MIN_CONCENTRATION = 0.1
@@ -81,11 +81,6 @@ class ProbabilisticProxies(Criterion):
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):
         super().__init__(batchminer)
-        import architectures
-        if "normalize" in architectures.parse(opt.arch)[1]:
-            raise ConfigError(f"--loss {opt.loss} reads each image's concentration from its embedding norm, which "
-                              f"--arch {opt.arch} normalises to 1: use the architecture without the _normalize tag "
-                              f"(e.g. {opt.arch.replace('_normalize', '')}).")
         self.embed_dim = embed_dim
         self.directions = torch.nn.Parameter(F.normalize(torch.randn(num_classes, embed_dim), dim=1))
         width = 1 if self.ISOTROPIC else embed_dim

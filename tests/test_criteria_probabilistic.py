@@ -178,9 +178,9 @@ def test_isotropic_ablations_have_one_concentration_per_class():
 # ---- options, parameters, set-up ----
 
 def test_normalising_architectures_are_refused_and_the_default_architecture_keeps_the_norm():
-    with pytest.raises(ConfigError, match="without the _normalize tag"):
-        criteria.select("proxyvmf_panc", options("--loss", "proxyvmf_panc", "--arch", "resnet50_frozen_normalize"),
-                        num_classes=3, embed_dim=4)
+    for name in ["proxyvmf_panc", "proxyvmf", "proxyvmf_kl", "proxynca_nivmf"]:
+        with pytest.raises(ConfigError, match="without the _normalize tag"):
+            parameters.check_options(options("--loss", name, "--arch", "resnet50_frozen_normalize"))
     assert options("--loss", "proxyvmf_panc").arch == "efficientnet_lite0_frozen"
     assert options("--loss", "multisimilarity").arch == "efficientnet_lite0_frozen_normalize"
 
