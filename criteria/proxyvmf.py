@@ -59,7 +59,6 @@ class ProxyVMFProductKernelLoss(ProbabilisticProxies):
                                 "(1: expected likelihood, 0.5: Bhattacharyya).")
 
     def logits(self, batch):
-        kappa = batch.norm(dim=1).clamp_min(MIN_IMAGE_KAPPA)
-        cosine = (batch / kappa[:, None]) @ self.proxy_directions().T
+        kappa, cosine = self.image_concentrations_and_cosines(batch)
         return log_ppk(kappa, cosine, self.proxy_concentrations()[:, 0], self.rho, batch.shape[1]) \
             / self.logit_temperature()

@@ -9,7 +9,7 @@ feeds the divergence itself to the softmax; here the logit is its negative, so t
 Flags, proxies, optimiser groups and set-up are those of proxyvmf_panc (`--loss_proxyvmf_*`).
 """
 from criteria import REGISTRY
-from criteria.proxyvmf_panc import MIN_IMAGE_KAPPA, ProbabilisticProxies
+from criteria.proxyvmf_panc import ProbabilisticProxies
 from utilities.vmf import log_vmf_normaliser, mean_resultant_length
 
 
@@ -27,6 +27,5 @@ class ProxyVMFKLLoss(ProbabilisticProxies):
     RAW_EMBEDDING_NORM = True
 
     def logits(self, batch):
-        kappa = batch.norm(dim=1).clamp_min(MIN_IMAGE_KAPPA)
-        cosine = (batch / kappa[:, None]) @ self.proxy_directions().T
+        kappa, cosine = self.image_concentrations_and_cosines(batch)
         return -kl_vmf(kappa, cosine, self.proxy_concentrations()[:, 0], batch.shape[1]) / self.logit_temperature()

@@ -128,6 +128,11 @@ class ProbabilisticProxies(Criterion):
     def logit_temperature(self):
         return self.temperature.clamp_min(MIN_TEMPERATURE)
 
+    def image_concentrations_and_cosines(self, batch):
+        """Each image's concentration kappa_i = |e_i| (B) and the cosines of its direction to the proxies (B x C)."""
+        kappa = batch.norm(dim=1).clamp_min(MIN_IMAGE_KAPPA)
+        return kappa, (batch / kappa[:, None]) @ self.proxy_directions().T
+
     def forward(self, batch, labels, **context):
         loss = F.cross_entropy(self.logits(batch), labels)
         if self.guidance_weight:

@@ -11,9 +11,7 @@ samples). Both are timed in this run on the same seeded batch; times are medians
 import argparse
 import math
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +19,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from criteria.proxyvmf_panc import el_nivmf_logits, nivmf_log_density  # noqa: E402
+from scripts.bench_losses import median_ms  # noqa: E402
 from utilities.vmf import sample_vmf  # noqa: E402
 
 
@@ -32,21 +31,6 @@ def per_image_logits(embeddings, directions, concentrations, temperature, n_samp
         log_density = nivmf_log_density(samples, directions, concentrations)  # S x C
         rows.append(torch.logsumexp(log_density / temperature, dim=0) - math.log(n_samples))
     return torch.stack(rows)
-
-
-def median_ms(logits_function, embeddings, labels, parameters, repeats):
-    def step():
-        x = embeddings.clone().requires_grad_(True)
-        F.cross_entropy(logits_function(x, *parameters), labels).backward()
-
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def main():
@@ -62,13 +46,17 @@ def main():
     generator = torch.Generator().manual_seed(0)
     embeddings = torch.randn(args.batch, args.dim, generator=generator) * 3
     labels = torch.randint(0, args.classes, (args.batch,), generator=generator)
-    directions = F.normalize(torch.randn(args.classes, args.dim, generator=generator), dim=1).requires_grad_(True)
-    concentrations = torch.full((args.classes, args.dim), 10.0, requires_grad=True)
-    temperature = torch.tensor(0.01, requires_grad=True)
+    directions = torch.nn.Parameter(F.normalize(torch.randn(args.classes, args.dim, generator=generator), dim=1))
+    concentrations = torch.nn.Parameter(torch.full((args.classes, args.dim), 10.0))
+    temperature = torch.nn.Parameter(torch.tensor(0.01))
     parameters = (directions, concentrations, temperature, args.samples)
+    holder = torch.nn.ParameterList([directions, concentrations, temperature])  # zero_grad between runs
+    cpu = torch.device("cpu")
 
-    ours = median_ms(el_nivmf_logits, embeddings, labels, parameters, args.repeats)
-    loop = median_ms(per_image_logits, embeddings, labels, parameters, args.repeats)
+    ours = median_ms(lambda x: F.cross_entropy(el_nivmf_logits(x, *parameters), labels), holder, embeddings,
+                     args.repeats, 3, cpu)
+    loop = median_ms(lambda x: F.cross_entropy(per_image_logits(x, *parameters), labels), holder, embeddings,
+                     args.repeats, 3, cpu)
     print(f"batch {args.batch} x {args.dim} dims, {args.samples} samples, {args.classes} classes, "
           f"{args.threads} thread(s), median of {args.repeats} forward+backward")
     print(f"  vectorised (ours): {ours:8.2f} ms")

@@ -9,9 +9,7 @@ runs after warm-up; fraction = term / base.
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -21,19 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import criteria  # noqa: E402
 import parameters  # noqa: E402
 from regularisers.language_guidance import language_kl  # noqa: E402
+from scripts.bench_losses import median_ms  # noqa: E402
 from utilities.training import resolve_batchminer  # noqa: E402
-
-
-def median_seconds(function, embeddings, repeats):
-    for _ in range(3):
-        function(embeddings.clone().requires_grad_(True)).backward()
-    times = []
-    for _ in range(repeats):
-        x = embeddings.clone().requires_grad_(True)
-        start = time.perf_counter()
-        function(x).backward()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():
@@ -55,11 +42,12 @@ def main():
                            batchminer=resolve_batchminer(opt))
     names = torch.randn(num_classes, 5, 384, generator=generator)
 
-    base_time = median_seconds(lambda x: base(x, labels), embeddings, args.repeats)
-    term_time = median_seconds(lambda x: language_kl(x, labels, names), embeddings, args.repeats)
+    cpu = torch.device("cpu")
+    base_time = median_ms(lambda x: base(x, labels), base, embeddings, args.repeats, 3, cpu)
+    term_time = median_ms(lambda x: language_kl(x, labels, names), base, embeddings, args.repeats, 3, cpu)
     print(f"batch {args.batch} x {args.dim}, {args.threads} thread(s), median of {args.repeats}")
-    print(f"{args.base:>24}: {base_time * 1e3:8.3f} ms")
-    print(f"{'language guidance (k=5)':>24}: {term_time * 1e3:8.3f} ms  = {term_time / base_time:.2f} x the base loss")
+    print(f"{args.base:>24}: {base_time:8.3f} ms")
+    print(f"{'language guidance (k=5)':>24}: {term_time:8.3f} ms  = {term_time / base_time:.2f} x the base loss")
 
 
 if __name__ == "__main__":
