@@ -1,12 +1,13 @@
 """The training objective: the base loss (`--loss`, with its batchminer rules) plus weighted terms (regularisers/).
 
     objective = criteria.build_objective(opt, num_classes=C, embed_dim=D, batchminer=miner)
-    total = objective(embeddings, labels, **context)      # base + sum_k w_k * term_k
+    total = objective(embeddings, labels, **context)      # base(E') + sum_k w_k * term_k(E)
     objective.last_values                                   # {"loss_<base>": v, "loss_<term>": v} of that call
 
 The objective merges what its parts declare: `NEEDS` (union, checked against CONTEXT_KEYS), `VIEWS` (all parts
 must agree), optimiser groups, hooks (each part's, in order: base first) and state (one state dict with `base.` and
-`terms.<name>.` entries).
+`terms.<name>.` entries). E' is E after every term's `embeddings_for_base_loss`, in term order (the identity
+for most terms; divide and conquer masks it per cluster); the terms themselves see E.
 """
 import torch
 
@@ -47,10 +48,15 @@ class Objective(torch.nn.Module):
         return [(self.base_name, self.base), *self.terms.items()]
 
     def forward(self, embeddings, labels, **context):
-        total = self.base(embeddings, labels, **{k: v for k, v in context.items() if k in self.base.NEEDS})
+        def needed(part):
+            return {k: v for k, v in context.items() if k in part.NEEDS}
+        base_embeddings = embeddings
+        for term in self.terms.values():
+            base_embeddings = term.embeddings_for_base_loss(base_embeddings, labels, **needed(term))
+        total = self.base(base_embeddings, labels, **needed(self.base))
         values = {f"loss_{self.base_name}": total.detach()}
         for name, term in self.terms.items():
-            value = term(embeddings, labels, **{k: v for k, v in context.items() if k in term.NEEDS})
+            value = term(embeddings, labels, **needed(term))
             values[f"loss_{name}"] = value.detach()
             total = total + self.weights[name] * value
         self.last_values = values

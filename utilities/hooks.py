@@ -3,7 +3,9 @@
 Lifecycle, identical for a fresh start and for `--resume`:
   setup(ctx)           once per process, before any saved state is loaded: state a component builds here (class-name
                        embeddings, cluster assignments, ...) and keeps in its state dict is then restored on resume;
-  on_epoch_start(ctx)  at the start of every training epoch, after the sampler has its epoch (ctx.epoch);
+  on_epoch_start(ctx)  at the start of every training epoch, after the sampler has its epoch (ctx.epoch) and every
+                       parameter group has been unfrozen (but for --warmup): a hook may freeze groups for this
+                       epoch (ctx.optimizers.freeze);
   on_step_end(ctx)     after every optimiser step (ctx.step counts steps over the whole run).
 A sampler may instead (or also) implement `needs_embeddings(epoch)`: the loop then hands it the training set's
 embeddings before the epoch (`set_embeddings`).
@@ -43,6 +45,7 @@ class HookContext:
     logger: object           # logging.Logger for the component's messages
     embed: object            # callable(split, keys=None) -> ({key: array}, labels) with the evaluation transform;
                              # keys: model outputs ("embeds", "features", "logits"), default --evaltypes
+    optimizers: object = None  # utilities.optimizers.NamedOptimizers: `freeze(group names)` for the current epoch
     teacher: object = None   # the frozen teacher model, or None
     resuming: bool = False   # setup() on --resume: what setup builds is then replaced by the saved state, so
                              # expensive initialisations (class means, clustering) may be skipped

@@ -78,11 +78,21 @@ class NamedOptimizers:
         return {f"lr_{group['name']}": group["lr"] for group in self.groups()}
 
     def set_warmup(self, frozen):
-        """Switch the groups declared warmup_frozen on or off (their parameters get no gradient while frozen)."""
+        """At every epoch start: every group learns again, except those declared warmup_frozen while `frozen`
+        (the --warmup epochs). A frozen parameter gets no gradient, so no optimiser moves it (nor decays it)."""
         for group in self.groups():
-            if group.get("warmup_frozen"):
+            for parameter in group["params"]:
+                parameter.requires_grad_(not (frozen and group.get("warmup_frozen")))
+
+    def freeze(self, names):
+        """Freeze the named groups until the next epoch start (a component's on_epoch_start hook calls this)."""
+        unknown = set(names) - {group["name"] for group in self.groups()}
+        if unknown:
+            raise ValueError(f"No parameter group named {', '.join(sorted(unknown))}.")
+        for group in self.groups():
+            if group["name"] in names:
                 for parameter in group["params"]:
-                    parameter.requires_grad_(not frozen)
+                    parameter.requires_grad_(False)
 
     def zero_grad(self):
         for optimizer in self.optimizers.values():

@@ -188,7 +188,7 @@ class Run:
         self.context = HookContext(options=ReadOnlyOptions(opt), model=self.model, sampler=self.sampler,
                                    train_split=self.data.train, device=self.device, run_dir=self.run_dir,
                                    logger=logging.getLogger("component"), embed=self.embed_split,
-                                   teacher=self.teacher, resuming=bool(opt.resume))
+                                   optimizers=self.optimizers, teacher=self.teacher, resuming=bool(opt.resume))
         self.steps = TrainingSteps(self.model, self.objective, self.optimizers, self.scaler, self.device,
                                    use_amp=self.use_amp, teacher=self.teacher)
 
