@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 from regularisers import REGISTRY
 from regularisers.base import Regulariser
-from utilities.argtypes import nonnegative_float, nonnegative_int, positive_int
+from utilities.argtypes import nonnegative_float, nonnegative_int, positive_int, positive_int_or_minus_one
 from utilities.errors import ConfigError
 
 HIERARCHIES = ("top_bot", "flat")
@@ -150,7 +150,7 @@ class DivideAndConquer(Regulariser):
         group.add_argument("--dnc_mod_epoch_freeze", default=0, type=nonnegative_int,
                            help="Freeze the backbone for the first this many epochs after each re-clustering "
                                 "(less than --dnc_mod_epoch).")
-        group.add_argument("--dnc_force_full_embedding_epoch", default=-1, type=int,
+        group.add_argument("--dnc_force_full_embedding_epoch", default=-1, type=positive_int_or_minus_one,
                            help="After this many epochs, train the full embedding on the whole set with the masks "
                                 "frozen; -1: never.")
         group.add_argument("--dnc_masking_lambda", default=1.0, type=nonnegative_float,
@@ -210,9 +210,6 @@ class DivideAndConquer(Regulariser):
         if opt.dnc_mod_epoch_freeze >= opt.dnc_mod_epoch:
             raise ConfigError(f"--dnc_mod_epoch_freeze ({opt.dnc_mod_epoch_freeze}) must be less than "
                               f"--dnc_mod_epoch ({opt.dnc_mod_epoch}): the backbone would never train.")
-        if opt.dnc_force_full_embedding_epoch < -1:
-            raise ConfigError(f"--dnc_force_full_embedding_epoch must be -1 (never) or an epoch >= 0, got "
-                              f"{opt.dnc_force_full_embedding_epoch}.")
         if opt.dnc_hierarchy == "top_bot" and k & (k - 1):
             raise ConfigError(f"--dnc_hierarchy top_bot doubles the clusters at each re-clustering, so "
                               f"--dnc_nb_clusters must be a power of two, got {k}; or use --dnc_hierarchy flat.")
