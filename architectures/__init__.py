@@ -59,3 +59,23 @@ def select(arch, embed_dim, pretrained):
         ", frozen BatchNorm" if model.frozen_bn else "",
     )
     return model
+
+
+_DESCRIPTIONS = {}
+
+
+def describe(arch):
+    """The shapes an architecture produces, without loading weights: {"feature_dim": pooled feature size,
+    "stage_channels": [channels of each stage output, shallow to deep]} (a CNN stage's dim 1, a token sequence's last
+    dim), found by one forward pass of a randomly initialised copy on a 64 px image. Losses that attach modules to
+    backbone stages (feature distillation) size them with it at construction."""
+    base, _ = parse(arch)
+    if base not in _DESCRIPTIONS:
+        import torch
+        model = EmbeddingModel(REGISTRY.get(base)(False), 1, normalize_embedding=False, frozen_bn=False,
+                               name=base).eval()
+        with torch.no_grad():
+            stages = model(torch.zeros(1, 3, 64, 64), return_intermediate=True)["intermediate"]
+        _DESCRIPTIONS[base] = {"feature_dim": model.feature_dim,
+                               "stage_channels": [s.shape[1] if s.dim() == 4 else s.shape[-1] for s in stages]}
+    return dict(_DESCRIPTIONS[base])

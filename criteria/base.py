@@ -6,7 +6,8 @@ some methods need beyond the embeddings, filled by the training loop only for th
   - "features": pooled backbone features, "logits": ImageNet logits of the backbone's classifier,
   - "intermediate": per-stage backbone outputs (feature distillation such as FitNet / attention transfer),
   - "images" and "indices": the batch itself (images as the model saw them, dataset indices),
-  - "teacher_embeds", "teacher_intermediate": a frozen teacher's outputs for the batch (needs --teacher),
+  - "teacher_embeds", "teacher_features", "teacher_intermediate": a frozen teacher's embeddings, pooled backbone
+    features and stage outputs for the batch (needs --teacher; computed once per step, without gradients),
   - "views": the number of augmentations per image (see VIEWS).
 With `VIEWS = V > 1` every image of a batch is augmented V times: the loss receives V * B embeddings, view-major
 (rows v * B .. (v + 1) * B - 1 are view v of the B images), labels and indices repeated accordingly.

@@ -15,8 +15,8 @@ from utilities.errors import ConfigError
 
 # What the training loop can put in a loss's context (criteria/base.py says what each holds).
 CONTEXT_KEYS = frozenset({"features", "logits", "intermediate", "images", "indices", "teacher_embeds",
-                          "teacher_intermediate", "views"})
-TEACHER_KEYS = frozenset({"teacher_embeds", "teacher_intermediate"})
+                          "teacher_features", "teacher_intermediate", "views"})
+TEACHER_KEYS = frozenset({"teacher_embeds", "teacher_features", "teacher_intermediate"})
 
 
 def check_needs(name, needs):

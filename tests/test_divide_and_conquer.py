@@ -329,8 +329,9 @@ sys.exit(main.main(sys.argv[1:]))
 @pytest.mark.slow
 def test_sigkill_in_the_middle_of_a_period_then_resume_ends_like_the_uninterrupted_run(source, tmp_path):
     # Re-clustering at epochs 1 and 4: killed in epoch 2, the resumed run must train epochs 2-3 on the saved
-    # clusters (the whole set would give other batches), then re-cluster at 4 as the uninterrupted run did.
-    flags = ["--no_train_metrics", "--dnc_nb_clusters", "2", "--dnc_hierarchy", "flat", "--dnc_mod_epoch", "3",
+    # clusters (the whole set would give other batches), then re-cluster at 4 as the uninterrupted run did. Two
+    # loader workers prefetch batches: each batch's learner comes from its own indices, so it cannot slip.
+    flags = ["--no_train_metrics", "--num_workers", "2", "--dnc_nb_clusters", "2", "--dnc_hierarchy", "flat", "--dnc_mod_epoch", "3",
              "--dnc_masking_lambda", "0.1", "--dnc_mask_lr_mult", "10"]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

@@ -209,6 +209,12 @@ def load_trained_model(path, device="cpu", frozen=True, which=None):
     return model, info
 
 
+def trained_model_options(path, which=None):
+    """The saved options (a dict: arch, embed_dim, ...) of the model that load_trained_model(path, which) would load,
+    without building it: losses that size modules for a teacher read its architecture here."""
+    return read_checkpoint(resolve_checkpoint(path, which))["options"]
+
+
 def teacher_outputs(model, images, **kwargs):
     """The model's output dict for `images`, computed under torch.no_grad (keyword arguments such as
     return_intermediate=True go to the model).

@@ -104,6 +104,8 @@ class TrainingSteps:
             with torch.no_grad():
                 teacher_out = self.teacher(images, return_intermediate="teacher_intermediate" in needs)
             context["teacher_embeds"] = teacher_out["embeds"].float()
+            if "teacher_features" in needs:
+                context["teacher_features"] = teacher_out["features"].float()
             if "teacher_intermediate" in needs:
                 context["teacher_intermediate"] = teacher_out["intermediate"]
         return context
