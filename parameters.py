@@ -87,6 +87,9 @@ def data_parameters(parser):
                        help="Images per class in a batch (class-balanced samplers).")
     group.add_argument("--data_sampler", default="class_random", type=str,
                        help="Batch sampler: " + ", ".join(static_names("datasampler")) + ".")
+    group.add_argument("--views", default=1, type=positive_int,
+                       help="Independent augmentations of each image per step (the loss sees views x bs "
+                            "embeddings, view-major; the embedding-transfer paper's --view 2).")
     group.add_argument("--crop_size", default=0, type=nonnegative_int,
                        help="Training/test crop in pixels; 0 uses the dataset's default (224 for the benchmarks).")
     group.add_argument("--use_tv_split", action="store_true",

@@ -18,13 +18,11 @@ def select(name, opt, num_classes, embed_dim, batchminer=None):
     return criterion_class(opt, num_classes=num_classes, embed_dim=embed_dim, batchminer=batchminer)
 
 
-
-
 def build_objective(opt, num_classes, embed_dim, batchminer=None):
     import regularisers
     from criteria.objective import Objective
     base = select(opt.loss, opt, num_classes=num_classes, embed_dim=embed_dim, batchminer=batchminer)
-    return Objective(base, regularisers.active(opt, num_classes, embed_dim))
+    return Objective(base, regularisers.active(opt, num_classes, embed_dim), views=opt.views)
 
 
 __all__ = ["Criterion", "REGISTRY", "build_objective", "select"]

@@ -4,8 +4,8 @@
     total = objective(embeddings, labels, **context)      # base(E') + sum_k w_k * term_k(E)
     objective.last_values                                   # {"loss_<base>": v, "loss_<term>": v} of that call
 
-The objective merges what its parts declare: `NEEDS` (union, checked against CONTEXT_KEYS), `VIEWS` (all parts
-must agree), optimiser groups, hooks (each part's, in order: base first) and state (one state dict with `base.` and
+The objective merges what its parts declare: `NEEDS` (union, checked against CONTEXT_KEYS), `VIEWS` (the parts that
+declare more than one must agree with each other and with --views; otherwise --views decides), optimiser groups, hooks (each part's, in order: base first) and state (one state dict with `base.` and
 `terms.<name>.` entries). E' is E after every term's `embeddings_for_base_loss`, in term order (the identity
 for most terms; divide and conquer masks it per cluster); the terms themselves see E.
 """
@@ -27,8 +27,9 @@ def check_needs(name, needs):
 
 
 class Objective(torch.nn.Module):
-    def __init__(self, base, terms):
-        """base: a Criterion; terms: {name: (weight, Regulariser)}."""
+    def __init__(self, base, terms, views=1):
+        """base: a Criterion; terms: {name: (weight, Regulariser)}; views: augmentations per image asked for on the
+        command line (--views)."""
         super().__init__()
         self.base = base
         self.terms = torch.nn.ModuleDict({name: term for name, (_, term) in terms.items()})
@@ -37,11 +38,12 @@ class Objective(torch.nn.Module):
         for part_name, part in self.parts():
             check_needs(f"'{part_name}'", part.NEEDS)
         self.NEEDS = frozenset().union(*(part.NEEDS for _, part in self.parts()))
-        views = {part.VIEWS for _, part in self.parts()}
-        if len(views) > 1:
+        # A part that declares VIEWS > 1 needs exactly that many; the others work with any number.
+        declared = {part.VIEWS for _, part in self.parts() if part.VIEWS > 1}
+        if len(declared) > 1 or (declared and views > 1 and views not in declared):
             raise ConfigError(f"The loss and its terms disagree on views per image: "
-                              f"{', '.join(f'{n}: {p.VIEWS}' for n, p in self.parts())}.")
-        self.VIEWS = views.pop()
+                              f"{', '.join(f'{n}: {p.VIEWS}' for n, p in self.parts())}, --views {views}.")
+        self.VIEWS = declared.pop() if declared else views
         self.last_values = {}
 
     def parts(self):
