@@ -9,35 +9,28 @@ not normalised), over the N embeddings of the batch (all views):
 with `--loss_relaxed_contrastive_sigma` 1 and `--loss_relaxed_contrastive_delta` 1. This follows the authors' code
 (tjddus9597/LabelRelaxation-CVPR21, code/Relaxed_losses.py) in every normalisation: sigma divides the squared
 distance (not 2 sigma^2), each ordered pair counts (so each unordered pair twice), the sum is divided by N, not by
-the number of pairs, and the row mean is part of the graph (not detached). Labels are not used. Squared distances
-are clamped at 1e-12 before the square root, as theirs, so that identical embeddings have a finite gradient.
+the number of pairs, and the row mean is part of the graph (not detached). Labels are not used. Distances are the
+authors' pdist (criteria.rkd.pairwise_distance: squared distances clamped at 1e-12 before the root, the diagonal 0).
 """
 import torch
 import torch.nn.functional as F
 
 from criteria import REGISTRY
 from criteria.base import Criterion
+from criteria.rkd import pairwise_distance
 from utilities.argtypes import positive_float
-
-
-def pairwise_distances(embeddings):
-    """Euclidean distances [N, N], squared distances clamped at 1e-12 before the root, exactly 0 on the diagonal."""
-    squared = (embeddings * embeddings).sum(dim=1)
-    squared = (squared[:, None] + squared[None, :] - 2.0 * embeddings @ embeddings.T).clamp(min=1e-12)
-    off_diagonal = ~torch.eye(len(embeddings), dtype=torch.bool, device=embeddings.device)
-    return squared.sqrt() * off_diagonal
 
 
 def relative_distances(embeddings):
     """Student distances divided by their row mean over all N columns (the diagonal's zero included)."""
-    distances = pairwise_distances(embeddings)
+    distances = pairwise_distance(embeddings)
     return distances / distances.mean(dim=1, keepdim=True)
 
 
 def teacher_similarities(teacher_embeds, sigma):
     """P_ij = exp(-||t_i - t_j||^2 / sigma) on the L2-normalised teacher embeddings (no gradient)."""
     with torch.no_grad():
-        return torch.exp(-pairwise_distances(F.normalize(teacher_embeds, dim=1)).pow(2) / sigma)
+        return torch.exp(-pairwise_distance(F.normalize(teacher_embeds, dim=1)).pow(2) / sigma)
 
 
 def relaxed_contrastive(embeddings, teacher_embeds, sigma, delta):
