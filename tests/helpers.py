@@ -68,7 +68,8 @@ def script_commands(name):
     arrays = {match.group(1): " ".join(match.group(2).split())
               for match in re.finditer(r"^\s*(\w+)=\((.*?)\)", text, flags=re.S | re.M)}
     fills = {**{f'"${{{array}[@]}}"': words for array, words in arrays.items()}, '"${extra[@]}"': "",
-             '"$gpu"': "0", '"$datapath"': "/data", '"$seed"': "1", '"$save"': "/runs"}
+             '"$gpu"': "0", '"$datapath"': "/data", '"$seed"': "1", '"$save"': "/runs",
+             '"$dataset"': "cub200", '"$epochs"': "90"}
     commands = []
     for line in text.splitlines():
         line = line.strip()

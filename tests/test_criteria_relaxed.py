@@ -113,3 +113,17 @@ def test_views_come_from_the_command_line_and_a_loss_that_declares_them_must_agr
     assert criteria.build_objective(options("--loss", "relaxed_contrastive"), 3, 16).VIEWS == 3
     with pytest.raises(ConfigError, match="--views 2"):
         criteria.build_objective(options("--loss", "relaxed_contrastive", "--views", "2"), 3, 16)
+
+
+@pytest.mark.parametrize("script, count, students", [("embedding_transfer_benchmarks.sh", 9, 3),
+                                                     ("embedding_transfer_emoji.sh", 3, 1)])
+def test_the_embedding_transfer_scripts_parse_and_every_student_names_its_teacher(script, count, students):
+    import parameters
+    from tests.helpers import script_commands
+    commands = script_commands(script)
+    assert len(commands) == count
+    for argv in commands:
+        opt = parameters.parse_args(argv)
+        parameters.check_options(opt)
+        assert bool(opt.teacher) == (opt.loss == "relaxed_contrastive")
+    assert sum(parameters.parse_args(argv).views == 2 for argv in commands) == students
