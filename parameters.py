@@ -112,6 +112,7 @@ def architecture_parameters(parser):
                             f"norm, e.g. proxyvmf_panc).")
     group.add_argument("--embed_dim", default=128, type=positive_int, help="Embedding dimensionality.")
     group.add_argument("--not_pretrained", action="store_true", help="Start from random instead of ImageNet weights.")
+    add_static_arguments(parser, "architectures", "Architecture options")
 
 
 def logging_parameters(parser):

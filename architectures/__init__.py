@@ -41,11 +41,23 @@ def parse(arch):
     return base, set(tags)
 
 
-def select(arch, embed_dim, pretrained):
+def backbone_options(backbone_class, options):
+    """The run options a backbone declares in OPTIONS (its own flags, e.g. prompt tokens), from a namespace or a
+    dict (a checkpoint's saved options); options it does not find keep the constructor's defaults."""
+    if options is None:
+        return {}
+    values = options if isinstance(options, dict) else vars(options)
+    return {name: values[name] for name in backbone_class.OPTIONS if name in values}
+
+
+def select(arch, embed_dim, pretrained, options=None):
+    """The EmbeddingModel of `arch`; `options` (the run's options, namespace or dict) supplies what the backbone
+    declares in OPTIONS."""
     if embed_dim < 1:
         raise ConfigError(f"The embedding dimension must be positive, got {embed_dim}.")
     base, tags = parse(arch)
-    backbone = REGISTRY.get(base)(pretrained)
+    backbone_class = REGISTRY.get(base)
+    backbone = backbone_class(pretrained, **backbone_options(backbone_class, options))
     model = EmbeddingModel(
         backbone, embed_dim, normalize_embedding="normalize" in tags, frozen_bn="frozen" in tags, name=arch,
         pretrained=pretrained)

@@ -31,6 +31,11 @@ class Backbone(nn.Module):
     features -> 1000 ImageNet logits). `IMAGENET_1K_HEAD = False` declares that even its pretrained weights have no
     trained ImageNet-1k classifier (e.g. weights trained on other labels).
 
+    A backbone with options of its own (prompt tokens, which parameters train) declares their flags in a static
+    `add_arguments(group)` and their names in `OPTIONS`: the run's values are passed to its constructor as keyword
+    arguments, `cls(pretrained, **options)`, on training and when a checkpoint is rebuilt from its saved options.
+    `embedding_head(embed_dim)` builds the embedding head (default: a Linear layer on the pooled features).
+
     `forward(x, **extra_inputs)` receives the normalised image (and any extra keyword inputs the caller passed to
     `EmbeddingModel.forward`, e.g. prompt tokens; a backbone that takes none simply has no such parameters) and
     returns the list of its stage outputs from shallow to deep; the last one is the final output that `pool()`
@@ -43,8 +48,12 @@ class Backbone(nn.Module):
     CHANNEL_ORDER = "RGB"
     POOLING = "avg"
     IMAGENET_1K_HEAD = True
+    OPTIONS = ()
     feature_dim: int
     classifier: nn.Module
+
+    def embedding_head(self, embed_dim):
+        return nn.Linear(self.feature_dim, embed_dim)
 
     def forward(self, x):
         x = self.stem(x)
@@ -96,7 +105,7 @@ class EmbeddingModel(nn.Module):
             raise ValueError(f"{type(backbone).__name__}.CHANNEL_ORDER is {backbone.CHANNEL_ORDER!r}; expected one "
                              f"of {', '.join(CHANNEL_ORDERS)}.")
         self.backbone = backbone
-        self.head = nn.Linear(backbone.feature_dim, embed_dim)
+        self.head = backbone.embedding_head(embed_dim)
         self.name = name
         self.embed_dim = embed_dim
         self.feature_dim = backbone.feature_dim

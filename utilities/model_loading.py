@@ -171,7 +171,7 @@ def build_model(state, path):
     import architectures
     arch, embed_dim = state["options"]["arch"], state["options"]["embed_dim"]
     try:
-        model = architectures.select(arch, embed_dim, pretrained=False)
+        model = architectures.select(arch, embed_dim, pretrained=False, options=state["options"])
     except ConfigError as error:
         raise ConfigError(f"{path}: its options name an architecture that cannot be built (arch {arch!r}, "
                           f"embed_dim {embed_dim!r}): {error}") from error

@@ -152,7 +152,8 @@ class Run:
         self.use_amp = opt.amp and self.device.type == "cuda"
 
         self.data = datasets.select(opt)
-        self.model = architectures.select(opt.arch, opt.embed_dim, pretrained=not opt.not_pretrained).to(self.device)
+        self.model = architectures.select(opt.arch, opt.embed_dim, pretrained=not opt.not_pretrained,
+                                          options=opt).to(self.device)
         crop = opt.crop_size or self.data.default_crop_size
         self.train_transform = build_transform(True, crop, self.data.train_crop_scale)
         self.eval_transform = build_transform(False, crop)
