@@ -15,7 +15,7 @@ import sys
 import types
 
 from utilities.argtypes import (fraction, nonnegative_float, nonnegative_int, positive_float,
-                                positive_float_or_minus_one, positive_int)
+                                positive_float_or_minus_one, positive_int, positive_int_or_minus_one)
 from utilities.errors import ConfigError
 from utilities.registry import add_static_arguments, static_index, static_names
 
@@ -59,10 +59,14 @@ def basic_training_parameters(parser):
     group.add_argument("--sgd_momentum", default=0.9, type=_momentum, help="Momentum when --optim sgd.")
     group.add_argument("--scheduler", default="step", choices=["step", "multistep", "cosine", "none"],
                        help="step: multiply lr by --gamma every --tau epochs; multistep: at each epoch listed "
-                            "in --tau; cosine: cosine annealing over --n_epochs.")
+                            "in --tau; cosine: cosine annealing over --lr_cosine_length epochs to --lr_cosine_min.")
     group.add_argument("--tau", default=[10000], nargs="+", type=positive_int,
                        help="Step scheduler period (first value) or multistep milestones (epochs).")
     group.add_argument("--gamma", default=0.3, type=positive_float, help="Learning-rate decay factor.")
+    group.add_argument("--lr_cosine_length", default=-1, type=positive_int_or_minus_one,
+                       help="Epochs of the cosine schedule's half period; -1: --n_epochs.")
+    group.add_argument("--lr_cosine_min", default=0.0, type=nonnegative_float,
+                       help="The learning rate the cosine schedule ends at.")
     group.add_argument("--warmup", default=0, type=nonnegative_int,
                        help="Epochs at the start that train only the embedding head and loss parameters.")
     group.add_argument("--seed", default=0, type=nonnegative_int, help="Seed of every random number generator.")

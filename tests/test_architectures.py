@@ -21,6 +21,8 @@ from utilities.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 BASES = ["resnet18", "resnet50", "googlenet", "bninception", "efficientnet_lite0"]
+VIT_BASES = ["vit_small_patch16_224", "vit_base_patch16_224", "vit_small_patch16_224_in21k",
+             "vit_base_patch16_224_in21k"]  # tests/test_vit.py
 # Downloaded weights are unavailable in tests; efficientnet_lite0's ship in a pip package, so test those for real.
 PRETRAINED = {"efficientnet_lite0": True}
 FEATURE_DIMS = {"resnet18": 512, "resnet50": 2048, "googlenet": 1024, "bninception": 1024, "efficientnet_lite0": 1280}
@@ -45,8 +47,8 @@ def batchnorms(model):
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-def test_registry_holds_the_five_bases():
-    assert REGISTRY.names() == sorted(BASES)
+def test_registry_holds_the_cnn_and_vit_bases():
+    assert REGISTRY.names() == sorted(BASES + VIT_BASES)
 
 
 def test_parse_accepts_tags_in_any_order():

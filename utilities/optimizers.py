@@ -18,6 +18,13 @@ from utilities.errors import ConfigError
 MAIN = "main"
 
 
+def cosine_schedule(opt):
+    """Cosine annealing from the group's lr to --lr_cosine_min over --lr_cosine_length epochs (-1: --n_epochs)."""
+    length = opt.lr_cosine_length if opt.lr_cosine_length > 0 else max(opt.n_epochs, 1)
+    return lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=length,
+                                                                        eta_min=opt.lr_cosine_min)
+
+
 def step_schedule(opt):
     """The scheduler factory of the command line's --scheduler/--tau/--gamma/--n_epochs (stepped per epoch)."""
     def build(optimizer):
@@ -26,7 +33,7 @@ def step_schedule(opt):
         if opt.scheduler == "multistep":
             return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=opt.tau, gamma=opt.gamma)
         if opt.scheduler == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(opt.n_epochs, 1))
+            return cosine_schedule(opt)(optimizer)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
     return build
 
