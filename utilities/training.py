@@ -62,6 +62,15 @@ def resolve_batchminer(opt):
     return None if name is None else batchminer.select(name, opt)
 
 
+def log_parameter_counts(model, objective):
+    """Trainable against total parameters of the model (what evaluation uses) and of the loss (proxies, prompts)."""
+    def count(module, trainable):
+        return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
+    trained, total = count(model, True), count(model, False)
+    LOG.info("Parameters: model %s trainable of %s (%.2f%%); loss and terms %s trainable.", f"{trained:,}",
+             f"{total:,}", 100.0 * trained / max(total, 1), f"{count(objective, True):,}")
+
+
 class MultiView:
     """V independent draws of a random transform of one image, stacked: [V, C, H, W]."""
 
@@ -161,6 +170,7 @@ class Run:
         self.objective = criteria.build_objective(opt, num_classes=self.data.train.num_classes, embed_dim=opt.embed_dim,
                                             batchminer=resolve_batchminer(opt)).to(self.device)
         self.teacher = self.load_teacher()
+        log_parameter_counts(self.model, self.objective)
         specs = {MAIN: main_spec(opt), **self.objective.optimizer_specs(opt, len(self.sampler))}
         head_lr = opt.fc_lr if opt.fc_lr > 0 else opt.lr
         groups = self.model.param_groups(opt.lr, head_lr) + self.objective.param_groups(opt.lr)
