@@ -36,12 +36,15 @@ class ProxyAnchorLoss(Criterion):
         return proxy_anchor(batch, labels, self.proxies, self.alpha, self.delta)
 
 
-def proxy_anchor(batch, labels, proxies, alpha, delta):
-    """The Proxy-Anchor loss of a batch against C proxies (rows of `proxies`, any length: both sides are normalised)."""
+def proxy_anchor(batch, labels, proxies, alpha, delta, positives_over_all_classes=False):
+    """The Proxy-Anchor loss of a batch against C proxies (rows of `proxies`, any length: both sides are normalised).
+    The positive term is averaged over the proxies with positives in the batch (the paper), or over all C with
+    positives_over_all_classes (the semantic-proxy authors' variant, criteria/vptsp.py)."""
     # Rows are proxies: each proxy sums over the batch.
     cosine = F.normalize(proxies, dim=1) @ F.normalize(batch, dim=1).T
     positive = labels[None, :] == torch.arange(len(proxies), device=labels.device)[:, None]
     with_positives = positive.any(dim=1)
-    pos_term = masked_log1p_sum_exp(-alpha * (cosine - delta), positive).sum() / with_positives.sum()
+    pos_divisor = len(proxies) if positives_over_all_classes else with_positives.sum()
+    pos_term = masked_log1p_sum_exp(-alpha * (cosine - delta), positive).sum() / pos_divisor
     neg_term = masked_log1p_sum_exp(alpha * (cosine + delta), ~positive).sum() / len(proxies)
     return pos_term + neg_term

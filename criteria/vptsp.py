@@ -29,7 +29,8 @@ from torch import nn
 
 import architectures
 from criteria import REGISTRY
-from criteria.base import Criterion, masked_log1p_sum_exp
+from criteria.base import Criterion
+from criteria.proxyanchor import proxy_anchor
 from utilities.argtypes import fraction, nonnegative_float, nonnegative_int, positive_float
 from utilities.optimizers import OptimizerSpec, cosine_schedule
 
@@ -58,15 +59,6 @@ class SemanticGRUCell(nn.Module):
         reset = torch.sigmoid(reset_x + reset_h)
         candidate = self.activation(candidate_x + reset * candidate_h)
         return self.dropout((1 - update) * candidate + update * h)
-
-
-def proxy_anchor_over_all_classes(batch, labels, proxies, alpha, delta):
-    """Proxy-Anchor with both terms averaged over all C proxies (the authors' divisor)."""
-    cosine = F.normalize(proxies, dim=1) @ F.normalize(batch, dim=1).T
-    positive = labels[None, :] == torch.arange(len(proxies), device=labels.device)[:, None]
-    pos_term = masked_log1p_sum_exp(-alpha * (cosine - delta), positive).mean()
-    neg_term = masked_log1p_sum_exp(alpha * (cosine + delta), ~positive).mean()
-    return pos_term + neg_term
 
 
 @REGISTRY.register("vptsp")
@@ -160,4 +152,4 @@ class SemanticProxyLoss(Criterion):
         classes, hidden = self.semantic_memory(self.semantic_embeddings(images, labels), labels)
         semantic = self.memory.clone().index_copy(0, classes, hidden.to(self.memory.dtype))
         proxies = self.bias_ratio * self.proxy_bias + (1 - self.bias_ratio) * semantic
-        return proxy_anchor_over_all_classes(batch, labels, proxies, self.alpha, self.delta)
+        return proxy_anchor(batch, labels, proxies, self.alpha, self.delta, positives_over_all_classes=True)

@@ -11,12 +11,12 @@ import numpy as np
 N_ITER = 20
 
 
-def kmeans_assign(embeddings, n_clusters, seed=0):
+def kmeans_assign(embeddings, n_clusters, seed=0, n_iter=N_ITER):
     """Cluster float32 [N, D] embeddings into n_clusters; returns int64 [N], each point's nearest centroid."""
     kmeans = faiss.Kmeans(
         embeddings.shape[1],
         n_clusters,
-        niter=N_ITER,
+        niter=n_iter,
         seed=seed,
         gpu=faiss.get_num_gpus() > 0,
         # Train on every point (no subsampling) and skip Faiss's "too few points per centroid" warning, which

@@ -9,7 +9,8 @@ Schedule, with T = `--dnc_mod_epoch` and F = `--dnc_force_full_embedding_epoch` 
     `--dnc_cluster_features embeds`, computed with the evaluation transform): Faiss k-means, 100 iterations,
     redrawn with a new seed (up to 30 times) until every cluster holds at least two classes with at least two
     images; new cluster ids are matched to the previous ones by the Hungarian method (scipy) on the size of the
-    symmetric difference between old and new member sets, so each learner keeps most of its images;
+    symmetric difference between old and new member sets, so each learner keeps most of its images (k-means is
+    evaluation.kmeans.kmeans_assign, the clustering metrics' own);
   - `--dnc_hierarchy top_bot` (the paper's): one cluster at first; each re-clustering runs k-means with the current
     number of clusters, matches it, then splits every cluster in two by 2-means on its members (children 2c and
     2c + 1, whose masks start as copies of the parent's), so the count goes 1, 2, 4, ... up to K (a power of two);
@@ -58,11 +59,20 @@ KMEANS_ITERATIONS = 100
 KMEANS_TRIALS = 30
 
 
+def cluster_class_pairs(assignments, labels):
+    """The distinct (cluster, class) pairs of the assigned images (2 x P), the images of each, and each image's pair
+    (-1 for images left out)."""
+    assigned = assignments >= 0
+    pairs, pair_of, counts = np.unique(np.stack([assignments[assigned], labels[assigned]]), axis=1,
+                                       return_inverse=True, return_counts=True)
+    pair_of_image = np.full(len(assignments), -1)
+    pair_of_image[assigned] = pair_of.ravel()
+    return pairs, counts, pair_of_image
+
+
 def valid_clustering(assignments, labels, n_clusters):
     """Whether each of the n_clusters holds at least two classes with at least two images in it."""
-    assigned = assignments >= 0
-    pairs = np.unique(np.stack([assignments[assigned], labels[assigned]]), axis=1, return_counts=True)
-    (clusters, _), counts = pairs
+    (clusters, _), counts, _ = cluster_class_pairs(assignments, labels)
     usable = np.bincount(clusters[counts >= 2], minlength=n_clusters)
     return bool((usable[:n_clusters] >= 2).all())
 
@@ -72,12 +82,9 @@ def kmeans(points, labels, n_clusters, seed):
     valid_clustering holds (at most KMEANS_TRIALS draws); returns (ids, whether valid)."""
     if n_clusters == 1:
         return np.zeros(len(points), dtype=np.int64), True
-    import faiss
+    from evaluation.kmeans import kmeans_assign
     for trial in range(KMEANS_TRIALS):
-        clustering = faiss.Kmeans(points.shape[1], n_clusters, niter=KMEANS_ITERATIONS, seed=seed + trial,
-                                  max_points_per_centroid=10_000_000, min_points_per_centroid=1, verbose=False)
-        clustering.train(points)
-        ids = clustering.index.search(points, 1)[1][:, 0].astype(np.int64)
+        ids = kmeans_assign(points, n_clusters, seed=seed + trial, n_iter=KMEANS_ITERATIONS)
         if valid_clustering(ids, labels, n_clusters):
             return ids, True
     return ids, False
@@ -116,8 +123,8 @@ def split_in_two(points, labels, assignments, n_clusters, seed):
 
 def leave_out_lone_images(assignments, labels):
     """Cluster ids with -1 for every image whose class has no other image in its cluster."""
-    _, pair_id, counts = np.unique(np.stack([assignments, labels]), axis=1, return_inverse=True, return_counts=True)
-    return np.where(counts[pair_id.ravel()] >= 2, assignments, -1)
+    _, counts, pair_of_image = cluster_class_pairs(assignments, labels)
+    return np.where(counts[pair_of_image] >= 2, assignments, -1)
 
 
 def mask_penalty(masks):
@@ -291,7 +298,7 @@ class DivideAndConquer(Regulariser):
     def log_clusters(log, epoch, ids, labels, clusters, changed):
         kept = ids >= 0
         images = np.bincount(ids[kept], minlength=clusters)
-        classes = np.bincount(np.unique(np.stack([ids[kept], labels[kept]]), axis=1)[0], minlength=clusters)
+        classes = np.bincount(cluster_class_pairs(ids, labels)[0][0], minlength=clusters)
         moved = "first clustering" if changed is None else f"{100 * changed:.1f}% of images changed cluster"
         log.info("D&C epoch %d: %d clusters; images per cluster %s; classes per cluster %s; %d images left out "
                  "(alone of their class in their cluster); %s.", epoch, clusters, images.tolist(), classes.tolist(),

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 import architectures
 import criteria
-from criteria.vptsp import SemanticGRUCell, proxy_anchor_over_all_classes
+from criteria.proxyanchor import proxy_anchor
+from criteria.vptsp import SemanticGRUCell
 from tests.helpers import options
 
 WIDTH, EMBED, CLASSES = 6, 4, 5
@@ -61,7 +62,7 @@ def test_proxy_anchor_averages_both_terms_over_all_classes():
     cosine = F.normalize(proxies, dim=1) @ F.normalize(embeds, dim=1).T
     pos = sum(torch.log1p(torch.exp(-32 * (cosine[c, labels == c] - 0.1)).sum()) for c in range(5)) / 5
     neg = sum(torch.log1p(torch.exp(32 * (cosine[c, labels != c] + 0.1)).sum()) for c in range(5)) / 5
-    assert proxy_anchor_over_all_classes(embeds, labels, proxies, 32.0, 0.1).item() == pytest.approx(
+    assert proxy_anchor(embeds, labels, proxies, 32.0, 0.1, positives_over_all_classes=True).item() == pytest.approx(
         (pos + neg).item(), rel=1e-6)
 
 
