@@ -10,9 +10,12 @@ The _in21k ones are the paper's backbones (its timm 0.9.16 names are deprecated 
 
 As in the paper's code (architectures/peft_vit.py of github.com/Noahsark/ParameterEfficient-DML):
   - features are the CLS token after timm's final LayerNorm;
-  - --num_prompt N --prompt_depth L: deep visual prompts. Blocks 0..L-1 each own a (1, N, D) parameter
+  - --num_prompt N --prompt_depth L: deep visual prompts. Blocks 0..L-1 each own a (1, N_i, D) parameter
     (xavier_normal init), prepended before the CLS token for that block only and dropped from its output, so every
-    prompted block sees fresh prompts of its own ("replace" VPT-deep);
+    prompted block sees fresh prompts of its own ("replace" VPT-deep); --prompt_block_step s shrinks the count with
+    depth, N_i = max(N - i * s, 0) (the paper's Cars, SOP-B and iNat configs use it);
+  - --vit_grad_checkpointing recomputes each block's activations in the backward pass instead of storing them
+    (the paper's `checkpoint`): less memory, about one extra forward pass of time, the same gradients;
   - `forward(x, class_prompts=[...])` is the semantic-proxy pass: per-sample prompts (each image its class's) go into
     the blocks they cover instead of the shared prompts, and no shared prompt enters that pass;
   - --vit_bitfit: every bias of the transformer trains (BitFit);
@@ -21,9 +24,8 @@ As in the paper's code (architectures/peft_vit.py of github.com/Noahsark/Paramet
     --vit_bitfit, and the embedding head (which always trains). Without any flag that is the head alone.
 
 Departures, and why:
-  - No `prompt_block_step` (the paper's linear shrinking of the prompt count with depth, used by its Cars, SOP-B and
-    iNat configs): the shared prompts always have N tokens per block. The proxy pass can still shrink its own
-    prompts, since each block's class prompts may have any length, including 0.
+  - With --prompt_block_step each block's prompt parameter holds exactly the N_i tokens it uses (the paper allocates
+    N per block and slices, so its unused tokens count as trainable parameters without ever getting a gradient).
   - --prompt_depth must lie within the block count (a ConfigError), where the paper clamps it silently, which would
     hide a typo and change the parameter count.
   - BitFit leaves the ImageNet classifier frozen; the paper's rule ("bias" in the name) also unfreezes the unused
@@ -41,6 +43,7 @@ import os
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from architectures import REGISTRY
 from architectures.base import Backbone
@@ -108,7 +111,8 @@ class ViTSmall(Backbone):
     MEAN = (0.5, 0.5, 0.5)
     STD = (0.5, 0.5, 0.5)
     POOLING = "cls"
-    OPTIONS = ("num_prompt", "prompt_depth", "vit_bitfit", "vit_head", "vit_full_finetune")
+    OPTIONS = ("num_prompt", "prompt_depth", "prompt_block_step", "vit_bitfit", "vit_head", "vit_full_finetune",
+               "vit_grad_checkpointing")
 
     @staticmethod
     def add_arguments(group):
@@ -117,6 +121,9 @@ class ViTSmall(Backbone):
                            help="ViTs: deep visual prompt tokens per prompted block (0: none; the paper uses 10-90).")
         group.add_argument("--prompt_depth", type=nonnegative_int, default=12,
                            help="ViTs: how many blocks, from the first, get their own --num_prompt prompt tokens.")
+        group.add_argument("--prompt_block_step", type=nonnegative_int, default=0,
+                           help="ViTs: block i gets max(num_prompt - i * step, 0) prompt tokens (0: all get "
+                                "--num_prompt).")
         group.add_argument("--vit_bitfit", action="store_true",
                            help="ViTs: train every bias of the otherwise frozen transformer (BitFit).")
         group.add_argument("--vit_head", action="store_true",
@@ -124,9 +131,11 @@ class ViTSmall(Backbone):
         group.add_argument("--vit_full_finetune", action="store_true",
                            help="ViTs: train every transformer weight. Without it the transformer is frozen and "
                                 "only the prompts, the biases (--vit_bitfit) and the embedding head train.")
+        group.add_argument("--vit_grad_checkpointing", action="store_true",
+                           help="ViTs: recompute block activations in the backward pass (less memory, more time).")
 
-    def __init__(self, pretrained, num_prompt=0, prompt_depth=12, vit_bitfit=False, vit_head=False,
-                 vit_full_finetune=False):
+    def __init__(self, pretrained, num_prompt=0, prompt_depth=12, prompt_block_step=0, vit_bitfit=False,
+                 vit_head=False, vit_full_finetune=False, vit_grad_checkpointing=False):
         super().__init__()
         net = import_timm().create_model(self.TIMM_NAME, pretrained=False, num_classes=self.NUM_CLASSES,
                                          dynamic_img_size=True, dynamic_img_pad=True)
@@ -144,9 +153,10 @@ class ViTSmall(Backbone):
         for name, parameter in net.named_parameters():
             parameter.requires_grad = vit_full_finetune or (vit_bitfit and name.endswith("bias"))
         self.classifier.requires_grad_(vit_full_finetune)
+        self.grad_checkpointing = vit_grad_checkpointing
         self.prompts = nn.ParameterList(
-            [nn.Parameter(nn.init.xavier_normal_(torch.empty(1, num_prompt, net.embed_dim)))
-             for _ in range(prompt_depth if num_prompt else 0)])
+            [nn.Parameter(nn.init.xavier_normal_(torch.empty(1, count, net.embed_dim)))
+             for count in shrinking_counts(num_prompt, prompt_depth, prompt_block_step)])
 
     def embedding_head(self, embed_dim):
         if not self.vit_head:
@@ -177,12 +187,23 @@ class ViTSmall(Backbone):
         for index, block in enumerate(vit.blocks):
             if index < len(prompts):
                 prompt = prompts[index].expand(x.shape[0], -1, -1)
-                x = block(torch.cat([prompt, x], dim=1))[:, prompt.shape[1]:]
+                x = self.run_block(block, torch.cat([prompt, x], dim=1))[:, prompt.shape[1]:]
             else:
-                x = block(x)
+                x = self.run_block(block, x)
             outputs.append(x)
         outputs[-1] = vit.norm(x)
         return outputs
+
+    def run_block(self, block, x):
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, x, use_reentrant=False)
+        return block(x)
+
+
+def shrinking_counts(count, depth, step):
+    """Prompt tokens of blocks 0, 1, ...: count - i * step for i < depth while positive (a block past them gets none).
+    """
+    return [n for n in (count - index * step for index in range(depth)) if n > 0]
 
 
 @REGISTRY.register("vit_base_patch16_224")

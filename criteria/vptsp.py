@@ -3,7 +3,8 @@ Parameter-Efficient Fine-Tuning in Deep Metric Learning", ICLR 2024; the authors
 Noahsark/ParameterEfficient-DML), `--loss vptsp` on a ViT backbone (architectures/vit.py).
 
 Flags carry the paper's names as aliases (`--num_p_prompt` = `--loss_vptsp_num_p_prompt`, ...). Each class c owns
-prompt tokens (`--num_p_prompt` per block for the first `--p_prompt_depth` blocks). Per step:
+prompt tokens: `--num_p_prompt` N for the first `--p_prompt_depth` blocks, N - i * s at block i with
+`--prompt_p_block_step` s (while positive). Per step:
   1. a second pass of the batch's images through the (shared, mostly frozen) ViT, each image with its own class's
      prompts in place of the shared prompts; its CLS token goes through this loss's own head (LayerNorm + Linear,
      L2-normalised): the semantic embedding u_i;
@@ -21,13 +22,16 @@ the biases b at `--lr_proxy` in "proxy", of the same kind (`--optim`, `--decay`)
 
 Where we depart from the authors' code, and why: the memory h is part of the checkpoint (theirs is not saved), so a
 resumed run continues exactly; the prompts' per-block shrinking (`prompt_p_block_step`) and the CPU memory bank for
-large class counts are not reproduced (every class prompt stays a trainable parameter).
+large class counts (`prompt_memory_bank`, a memory saving that leaves the results unchanged) is not reproduced:
+every class prompt stays a trainable parameter on the training device. With `--prompt_p_block_step` each block's
+class prompts hold exactly the tokens that block uses.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import architectures
+from architectures.vit import shrinking_counts
 from criteria import REGISTRY
 from criteria.base import Criterion
 from criteria.proxyanchor import proxy_anchor
@@ -71,6 +75,8 @@ class SemanticProxyLoss(Criterion):
                            help="Class-specific prompt tokens per block.")
         group.add_argument("--loss_vptsp_p_prompt_depth", "--p_prompt_depth", default=3, type=nonnegative_int,
                            help="Blocks (from the first) that receive the class-specific prompts.")
+        group.add_argument("--loss_vptsp_p_prompt_block_step", "--prompt_p_block_step", default=0,
+                           type=nonnegative_int, help="Block i gets max(num_p_prompt - i * step, 0) class prompts.")
         group.add_argument("--loss_vptsp_semantic_mix_type", "--semantic_mix_type", default="gru_relu", choices=SEMANTIC_MIX_TYPES,
                            help="How a class's semantic embeddings update its memory.")
         group.add_argument("--loss_vptsp_proxy_bias_ratio", "--proxy_bias_ratio", default=0.5, type=fraction,
@@ -85,8 +91,9 @@ class SemanticProxyLoss(Criterion):
         super().__init__(batchminer)
         width = architectures.describe(opt.arch)["feature_dim"]
         self.class_prompts = nn.ParameterList()
-        for _ in range(opt.loss_vptsp_p_prompt_depth if opt.loss_vptsp_num_p_prompt else 0):
-            prompts = nn.Parameter(torch.empty(num_classes, opt.loss_vptsp_num_p_prompt, width))
+        for count in shrinking_counts(opt.loss_vptsp_num_p_prompt, opt.loss_vptsp_p_prompt_depth,
+                                      opt.loss_vptsp_p_prompt_block_step):
+            prompts = nn.Parameter(torch.empty(num_classes, count, width))
             nn.init.xavier_normal_(prompts)
             self.class_prompts.append(prompts)
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, embed_dim))

@@ -13,6 +13,7 @@ import parameters
 from utilities import config
 from utilities.errors import ConfigError
 from utilities.logger import write_options
+from utilities.recipe_sources import RecipeSource
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROTH_RECIPE = os.path.join(REPO_ROOT, "configs", "cub200_multisimilarity_roth.yaml")
@@ -252,15 +253,22 @@ def test_the_run_folder_records_the_recipe(tmp_path):
     assert options["no_train_metrics"] is True and options["evaluation_metrics"] == ["e_recall@1"]
 
 
-def test_alias_table_renames_other_code_bases_keys(tmp_path, monkeypatch):
-    assert config.ALIASES == {}  # filled by the issue that maps another paper's names
-    monkeypatch.setattr(config, "ALIASES", {"batch_size": "bs", "epochs": "n_epochs"})
-    opt = parse("--config", recipe(tmp_path, "batch_size: 32\nepochs:\n  desc: null\n  value: 5\n"))
-    assert (opt.bs, opt.n_epochs) == (32, 5)
+def test_a_source_table_renames_other_code_bases_keys_and_values(tmp_path, monkeypatch):
+    source = RecipeSource(name="Other", markers=frozenset({"other_marker"}), aliases={"batch_size": "bs"},
+                          values={"dataset": {"birds": "cub200"}}, defaults={"n_epochs": 7, "bs": 8},
+                          fixed={"other_marker": (True, "always on here")}, ignored={"colour": "cosmetic"})
+    monkeypatch.setattr(config, "SOURCES", (source,))
+    opt = parse("--config", recipe(tmp_path, "other_marker: true\nbatch_size: 32\ndataset:\n  desc: null\n"
+                                             "  value: birds\ncolour: red\n"))
+    assert (opt.bs, opt.dataset, opt.n_epochs) == (32, "cub200", 7)  # the source's default fills n_epochs only
     assert "'batch_size' and 'bs' both set the option 'bs'" in refusal(
-        "--config", recipe(tmp_path, "bs: 32\nbatch_size: 16\n", name="both.yaml"))
+        "--config", recipe(tmp_path, "other_marker: true\nbs: 32\nbatch_size: 16\n", name="both.yaml"))
     assert "key 'batch_size': argument --bs: expected an integer > 0" in refusal(
-        "--config", recipe(tmp_path, "batch_size: 0\n", name="bad.yaml"))
+        "--config", recipe(tmp_path, "other_marker: true\nbatch_size: 0\n", name="bad.yaml"))
+    assert "key 'other_marker': only True is implemented here (always on here); got False" in refusal(
+        "--config", recipe(tmp_path, "other_marker: false\n", name="off.yaml"))
+    # without a marker the recipe is ours: no renaming, no defaults
+    assert "unknown option 'batch_size'" in refusal("--config", recipe(tmp_path, "batch_size: 32\n", name="o.yaml"))
 
 
 def test_reading_a_recipe_does_not_import_torch(tmp_path):

@@ -10,7 +10,7 @@ import torch
 
 import architectures
 import parameters
-from architectures.vit import ViTSmall
+from architectures.vit import ViTSmall, shrinking_counts
 from architectures.weights import cache_path
 from utilities.errors import ConfigError
 from utilities.model_loading import build_model
@@ -251,3 +251,37 @@ def test_a_checkpoint_with_prompts_is_rebuilt_from_its_options():
         assert torch.equal(rebuilt(IMAGES)["embeds"], model(IMAGES)["embeds"])
     with pytest.raises(ConfigError, match="do not fit"):
         build_model({"options": {**options, "num_prompt": 0}, "model": model.state_dict()}, "x")
+
+
+def test_the_prompt_count_shrinks_with_depth_by_the_block_step():
+    assert shrinking_counts(10, 12, 0) == [10] * 12
+    assert shrinking_counts(80, 11, 2) == [80 - 2 * i for i in range(11)]  # the paper's Cars ViT-S recipe
+    assert shrinking_counts(5, 4, 5) == [5]  # CUB ViT-B's class prompts: blocks past the first get none
+    assert shrinking_counts(7, 12, 3) == [7, 4, 1] and shrinking_counts(0, 12, 1) == []
+    model = backbone(num_prompt=7, prompt_block_step=3)
+    assert [tuple(p.shape) for p in model.prompts] == [(1, 7, D), (1, 4, D), (1, 1, D)]
+    # the blocks past the shrinking prompts run without any: the output is the same with the parameters in place
+    # or passed as class prompts of the same values
+    as_class_prompts = [p.detach().expand(2, -1, -1) for p in model.prompts]
+    with torch.no_grad():
+        assert torch.equal(model(IMAGES)[-1], model(IMAGES, class_prompts=as_class_prompts)[-1])
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(monkeypatch):
+    import architectures.vit as vit_module
+    calls = []
+    real_checkpoint = vit_module.checkpoint
+    monkeypatch.setattr(vit_module, "checkpoint", lambda *a, **k: calls.append(1) or real_checkpoint(*a, **k))
+
+    def gradients(**options):
+        model = backbone(num_prompt=3, vit_bitfit=True, **options).train()
+        model(IMAGES)[-1][:, 0].pow(2).sum().backward()
+        return {name: p.grad for name, p in model.named_parameters() if p.requires_grad}
+
+    plain = gradients()
+    assert not calls
+    checkpointed = gradients(vit_grad_checkpointing=True)
+    assert len(calls) == BLOCKS  # every block recomputed in the backward pass
+    assert plain.keys() == checkpointed.keys() and len(plain) > 12
+    for name in plain:
+        torch.testing.assert_close(checkpointed[name], plain[name], rtol=1e-5, atol=1e-7, msg=name)

@@ -1,5 +1,6 @@
 """Semantic proxies from visual prompts (criteria/vptsp.py), on a stand-in student whose CLS feature is the mean of
 the class prompts it is given, so that what reaches each proxy can be traced."""
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -8,9 +9,12 @@ import torch.nn.functional as F
 
 import architectures
 import criteria
+import main
 from criteria.proxyanchor import proxy_anchor
 from criteria.vptsp import SemanticGRUCell
 from tests.helpers import options
+from tests.test_main import read_csv, tiny_run_flags
+from utilities import checkpoint
 
 WIDTH, EMBED, CLASSES = 6, 4, 5
 
@@ -120,3 +124,35 @@ def test_the_proxy_biases_have_their_own_optimiser_and_cosine_schedule(loss):
     optimizer, schedule = spec.build([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.05}])
     assert spec.step_per == "epoch" and isinstance(schedule, torch.optim.lr_scheduler.CosineAnnealingLR)
     assert (schedule.T_max, schedule.eta_min) == (7, 1e-6)
+
+
+def test_class_prompts_shrink_by_their_block_step(monkeypatch):
+    monkeypatch.setattr(architectures, "describe", lambda arch: {"feature_dim": WIDTH, "stage_channels": []})
+    opt = options("--loss", "vptsp", "--num_p_prompt", "5", "--p_prompt_depth", "4", "--prompt_p_block_step", "2")
+    module = criteria.select("vptsp", opt, num_classes=CLASSES, embed_dim=EMBED)
+    assert [tuple(p.shape) for p in module.class_prompts] == [(CLASSES, 5, WIDTH), (CLASSES, 3, WIDTH),
+                                                               (CLASSES, 1, WIDTH)]
+
+
+@pytest.mark.slow
+def test_a_randomly_initialised_vit_s_trains_and_evaluates_end_to_end(source, tmp_path, caplog):
+    flags = tiny_run_flags(source, tmp_path, "--arch", "vit_small_patch16_224_normalize", "--loss", "vptsp",
+                           "--num_prompt", "2", "--prompt_block_step", "1", "--vit_bitfit", "--vit_head",
+                           "--num_p_prompt", "2", "--p_prompt_depth", "2", "--optim", "sgd", "--lr", "5e-3",
+                           "--lr_proxy", "0.1", "--scheduler", "cosine", "--no_train_metrics", epochs=2)
+    with caplog.at_level(logging.INFO):
+        assert main.main(flags) == 0
+    # prompts of 2 and 1 tokens, BitFit's biases and the LayerNorm + Linear head train, nothing else of the model
+    bitfit = (1 + 12 * 11 + 1) * 384  # see tests/test_vit.py, BITFIT_BIASES
+    trained = (2 + 1) * 384 + bitfit + (2 * 384 + 384 * 32 + 32)
+    assert f"Parameters: model {trained:,} trainable of" in caplog.text
+    run_dir = tmp_path / "cub200" / "tiny_s0"
+    rows = read_csv(run_dir / "test_embeds.csv")
+    assert [row["epoch"] for row in rows] == [0, 1, 2]
+    assert all(0 < row["e_recall@1"] <= 1 and 0 <= row["mAP_R"] <= 1 for row in rows)
+    losses = [row["loss"] for row in read_csv(run_dir / "train.csv")]
+    assert len(losses) == 2 and all(value > 0 for value in losses)
+    state = checkpoint.load(run_dir / checkpoint.LAST)
+    assert state["epoch"] == 2
+    loss_state = state["criterion"]
+    assert {"base.class_prompts.0", "base.class_prompts.1", "base.memory", "base.proxy_bias"} <= set(loss_state)

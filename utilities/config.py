@@ -7,7 +7,12 @@ A recipe maps option names (the names `python main.py --help` lists, without the
     no_train_metrics: true   # an on/off flag: true gives the flag, false leaves it off
 
 A W&B config export (`config.yaml` of a run, every entry `name: {desc: ..., value: ...}`) is read the same way, with
-W&B's own entries (`_wandb`, `wandb_version`) left out; so is a run's options.json (JSON is YAML).
+W&B's own entries (`_wandb`, `wandb_version`) left out; so is a run's options.json (JSON is YAML). A key may also be
+any flag of an option without its dashes (`num_p_prompt` for `--loss_vptsp_num_p_prompt`, whose alias it is).
+
+Recipes of other code bases load as written: a recipe holding a marker key of a source in
+utilities/recipe_sources.py (the paper configs of Ren et al. 2024) has its keys and values translated and that code's
+defaults filled in for the options it leaves out; see that module.
 
 Every value goes through the argparse action of its flag, so it is converted and checked exactly as on the command
 line (`lr: -1` is refused with the message of `--lr -1`); an unknown name is refused with the closest option names.
@@ -17,12 +22,12 @@ Only the standard library and (inside `read_recipe`) PyYAML are imported: recipe
 """
 import argparse
 import difflib
+import logging
 
 from utilities.errors import ConfigError
+from utilities.recipe_sources import SOURCES
 
-# Key names of other code bases' recipes -> our option names, applied before the keys are checked. A key listed here
-# is read as the option it names; a recipe giving both a key and its alias is refused. Empty for now.
-ALIASES = {}
+LOG = logging.getLogger(__name__)
 
 # Entries W&B adds to its config exports: bookkeeping, not options.
 WANDB_ENTRIES = ("_wandb", "wandb_version")
@@ -36,14 +41,13 @@ class _Refused(Exception):
     """argparse's error while one recipe value is parsed (raised instead of exiting)."""
 
 
-def read_recipe(path, aliases=None):
-    """[(key as written, option name, value)] of the YAML recipe at path, in file order.
+def read_recipe(path):
+    """[(key, value)] of the YAML recipe at path, in file order.
 
     Both forms are accepted, entry by entry: `name: value` and W&B's `name: {desc: ..., value: ...}`. W&B's
-    bookkeeping entries are left out and `aliases` (default ALIASES) renames keys; names are not checked here."""
+    bookkeeping entries are left out; names are not checked here."""
     import yaml
 
-    aliases = ALIASES if aliases is None else aliases
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -64,7 +68,7 @@ def read_recipe(path, aliases=None):
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a mapping of option names to values (e.g. `loss: "
                           f"multisimilarity`, one per line), got a {type(data).__name__}.")
-    entries, seen = [], {}
+    entries = []
     for key, value in data.items():
         if not isinstance(key, str):
             raise ConfigError(f"--config {path}: option names are text, got the key {key!r}.")
@@ -75,27 +79,72 @@ def read_recipe(path, aliases=None):
                 raise ConfigError(f"--config {path}: '{key}' holds a mapping; an option takes a value, a list of "
                                   f"values, or W&B's form {{desc: ..., value: ...}}.")
             value = value["value"]
-        name = aliases.get(key, key)
-        if name in seen:
-            raise ConfigError(f"--config {path}: '{key}' and '{seen[name]}' both set the option '{name}'.")
-        seen[name] = key
-        entries.append((key, name, value))
+        entries.append((key, value))
     return entries
 
 
-def recipe_values(path, build_parser, aliases=None):
+def detect_source(keys, sources):
+    """The RecipeSource whose marker keys the recipe holds, or None (a recipe in our own names)."""
+    found = [source for source in sources if source.markers & set(keys)]
+    if len(found) > 1:
+        raise ConfigError(f"the recipe holds marker keys of {len(found)} code bases ("
+                          f"{', '.join(source.name for source in found)}); use one's keys.")
+    return found[0] if found else None
+
+
+def translate(path, entries, source):
+    """[(key as written, option name, value)]: the source's names and values made ours, its fixed keys checked and
+    its ignored keys dropped (and logged)."""
+    if source is None:
+        return [(key, key, value) for key, value in entries]
+    translated, ignored = [], []
+    for key, value in entries:
+        if key in source.ignored:
+            ignored.append(f"{key} ({source.ignored[key]})")
+            continue
+        if key in source.fixed:
+            expected, reason = source.fixed[key]
+            if not (value == expected and isinstance(value, bool) == isinstance(expected, bool)):
+                raise ConfigError(f"--config {path}, key '{key}': only {expected!r} is implemented here ({reason}); "
+                                  f"got {value!r}.")
+            continue
+        mapping = source.values.get(key, {})
+        if isinstance(value, (str, int, float)) and value in mapping:
+            value = mapping[value]
+        translated.append((key, source.aliases.get(key, key), value))
+    LOG.info("--config %s is read as a recipe of %s; keys with no effect here: %s", path, source.name,
+             "; ".join(ignored) or "none")
+    return translated
+
+
+def recipe_values(path, build_parser, sources=None):
     """{option name: value} of the recipe at path, each value converted and checked by its flag's argparse action.
 
     build_parser: a function returning a fresh parser of the options (it is modified here)."""
-    entries = read_recipe(path, aliases)
+    entries = read_recipe(path)
+    source = detect_source([key for key, _ in entries], SOURCES if sources is None else sources)
+    entries = translate(path, entries, source)
     parser = build_parser()
     actions = {action.dest: action for action in parser._actions
                if action.option_strings and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))}
-    unknown = [(key, name) for key, name, _ in entries if name not in actions]
+    flags = {flag[2:]: dest for dest, action in actions.items() for flag in action.option_strings
+             if flag.startswith("--")}
+    unknown = [(key, name) for key, name, _ in entries if name not in actions and name not in flags]
     if unknown:
-        problems = "; ".join(_unknown_message(key, name, actions) for key, name in unknown)
+        problems = "; ".join(_unknown_message(key, name, {*actions, *flags}) for key, name in unknown)
         raise ConfigError(f"--config {path}: {problems}. Keys are option names as listed by `python main.py --help`, "
                           f"without the leading --, e.g. `loss: multisimilarity`.")
+    resolved, seen = [], {}
+    for key, name, value in entries:
+        dest = name if name in actions else flags[name]
+        if dest in seen:
+            raise ConfigError(f"--config {path}: '{key}' and '{seen[dest]}' both set the option '{dest}'.")
+        seen[dest] = key
+        resolved.append((key, dest, value))
+    if source is not None:  # the source code's defaults under what its recipe gives
+        resolved = [(f"{name} (a default of {source.name})", name, value)
+                    for name, value in source.defaults.items() if name not in seen] + resolved
+    entries = resolved
 
     defaults = {dest: action.default for dest, action in actions.items()}
     for action in parser._actions:  # parse only what the recipe gives
@@ -128,11 +177,11 @@ def recipe_values(path, build_parser, aliases=None):
     return values
 
 
-def _unknown_message(key, name, actions):
+def _unknown_message(key, name, names):
     """unknown option 'x' (did you mean 'y'?)"""
     what = f"'{key}' (read as '{name}')" if key != name else f"'{key}'"
     plain = name.lstrip("-").replace("-", "_")
-    close = [plain] if plain in actions else difflib.get_close_matches(plain, actions, n=3, cutoff=0.6)
+    close = [plain] if plain in names else difflib.get_close_matches(plain, sorted(names), n=3, cutoff=0.6)
     hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
     return f"unknown option {what}{hint}"
 
