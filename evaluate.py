@@ -155,7 +155,7 @@ def embed_split(model, split, transform, opt, device):
     import evaluation
     from datasets.base import evaluation_loader
     loader = evaluation_loader(split, transform, opt, device)
-    amp = opt.amp and device.type == "cuda"
+    amp = parameters.amp_dtype(opt.amp) is not None and device.type == "cuda"
     outputs, labels = evaluation.embed(model, loader, device, amp=amp, keys=(opt.evaltype,))
     return outputs[opt.evaltype], labels
 

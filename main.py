@@ -1,6 +1,8 @@
 """Train and evaluate a deep metric learning model: `python main.py --help` lists every option by group.
 
 The command line is parsed and checked before torch is imported, so `--help` and a bad flag answer at once.
+Started by torchrun (`torchrun --nproc_per_node N main.py ...`), it trains with DistributedDataParallel over the N
+processes, rank 0 evaluating and writing (utilities/distributed.py).
 """
 import argparse
 import logging
@@ -69,8 +71,14 @@ def parse_options(argv):
 
 
 def stopped(run, reason, error=None):
-    """Say how to go on after a run stopped early; a run without any checkpoint is removed, as nothing is lost."""
+    """Say how to go on after a run stopped early; a run without any checkpoint is removed, as nothing is lost.
+    Under torchrun the other ranks only report the error: the folder is rank 0's."""
     from datasets.base import UnreadableImageError
+    from utilities import distributed
+    if not distributed.is_main():
+        if error is not None:
+            LOG.error("%s", error)
+        return
     unreadable = isinstance(error, UnreadableImageError)
     skip = " --skip_unreadable_images" if unreadable and not run.opt.skip_unreadable_images else ""
     if error is not None:
@@ -79,7 +87,8 @@ def stopped(run, reason, error=None):
         LOG.error("An image could not be decoded (named above). Replace it, or leave such images out with "
                   "--skip_unreadable_images.")
     if run.has_checkpoint and not isinstance(error, TrainingDiverged):
-        LOG.error("%s. Continue with: python main.py --resume %s%s", reason, run.run_dir, skip)
+        LOG.error("%s. Continue with: python main.py --resume %s%s%s", reason, run.run_dir, skip,
+                  "" if distributed.current() is None else " (or under torchrun, with any number of processes)")
     elif not run.has_checkpoint:
         shutil.rmtree(run.run_dir, ignore_errors=True)
         LOG.error("%s before the first checkpoint: there is nothing to resume, so the run folder %s was removed. "
@@ -90,14 +99,32 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     try:
+        return train(argv)
+    finally:
+        distributed = sys.modules.get("utilities.distributed")
+        if distributed is not None:  # leave torchrun's process group, if this process joined one
+            distributed.shutdown()
+
+
+def join_torchrun():
+    """Under torchrun: join the process group; ranks other than 0 then log warnings and errors only."""
+    from utilities import distributed
+    if distributed.init_from_env() is not None:
+        distributed.quiet_other_ranks()
+    return distributed
+
+
+def train(argv):
+    try:
         opt = parse_options(argv)
+        distributed = join_torchrun()
         from utilities.training import Run
         run = Run(opt, run_dir=opt.resume)
         try:
             run.start()
         except BaseException:
             run.close()
-            if opt.resume is None:  # a fresh run refused during set-up has nothing to keep
+            if opt.resume is None and distributed.is_main():  # a fresh run refused during set-up: nothing to keep
                 shutil.rmtree(run.run_dir, ignore_errors=True)
             raise
     except ConfigError as error:

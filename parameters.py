@@ -23,9 +23,20 @@ from metrics import DEFAULT_STORAGE_METRICS  # noqa: E402 - light: the metric re
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 
+AMP_DTYPES = ("fp16", "bf16")
+
+
+def amp_dtype(value):
+    """The autocast dtype name of an --amp value ("fp16", "bf16"), or None for full precision. Runs saved before
+    --amp took a dtype stored true/false: true was fp16."""
+    if value is True:
+        return "fp16"
+    return value or None
+
+
 # Flags that may be given with --resume: they change how the run continues, not what its saved state means.
-RESUME_CHANGEABLE = ("n_epochs", "num_workers", "log_online", "skip_unreadable_images", "gpu", "project",
-                     "wandb_key")
+RESUME_CHANGEABLE = ("n_epochs", "num_workers", "image_cache_mb", "log_online", "skip_unreadable_images", "gpu",
+                     "project", "wandb_key")
 
 # Flags whose default depends on the dataset: Roth's values for the benchmarks, unless the dataset recommends others
 # (the CPU-sized emoji default trains for a few epochs at a higher learning rate).
@@ -72,7 +83,9 @@ def basic_training_parameters(parser):
     group.add_argument("--seed", default=0, type=nonnegative_int, help="Seed of every random number generator.")
     group.add_argument("--gpu", default=[0], nargs="+", type=nonnegative_int,
                        help="CUDA device index; ignored (CPU is used) when CUDA is unavailable.")
-    group.add_argument("--amp", action="store_true", help="Mixed-precision training (CUDA only).")
+    group.add_argument("--amp", nargs="?", const="fp16", default=None, choices=AMP_DTYPES,
+                       help="Mixed precision on CUDA: fp16 (with loss scaling; also `--amp` alone) or bf16 (no "
+                            "scaling needed, Ampere GPUs and newer). Ignored with a warning on the CPU.")
     group.add_argument("--num_workers", default=2, type=nonnegative_int, help="Data-loading worker processes.")
     group.add_argument("--resume", default=None, type=str,
                        help="Run folder of an interrupted or finished run: continue from its last checkpoint with "
@@ -101,6 +114,10 @@ def data_parameters(parser):
                             "are then chosen on validation, never on test.")
     group.add_argument("--tv_split_perc", default=0.8, type=fraction,
                        help="Fraction of training classes kept for training when --use_tv_split is on.")
+    group.add_argument("--image_cache_mb", default=1024, type=nonnegative_int,
+                       help="Decode the dataset's images once into memory when they take at most this many MiB "
+                            "(the emoji default does; the benchmarks are larger), instead of decoding every image "
+                            "again each epoch; 0: always read from disk. Results are the same either way.")
     group.add_argument("--skip_unreadable_images", action="store_true",
                        help="Skip (and count in the log) images that cannot be decoded instead of failing.")
     add_static_arguments(parser, "datasets", "Dataset")
@@ -116,6 +133,9 @@ def architecture_parameters(parser):
                             f"norm, e.g. proxyvmf_panc).")
     group.add_argument("--embed_dim", default=128, type=positive_int, help="Embedding dimensionality.")
     group.add_argument("--not_pretrained", action="store_true", help="Start from random instead of ImageNet weights.")
+    group.add_argument("--channels_last", action="store_true",
+                       help="Channels-last (NHWC) memory format for the model and its input images: faster "
+                            "convolutions on most CPUs and on GPUs with --amp.")
     add_static_arguments(parser, "architectures", "Architecture options")
 
 
@@ -146,6 +166,13 @@ def evaluation_parameters(parser):
                        help="Do not evaluate the training split (saves time on big datasets).")
     group.add_argument("--train_metrics_max_images", default=10000, type=positive_int,
                        help="Training-split evaluation uses at most this many images (whole classes, seeded).")
+    group.add_argument("--evaluate_on_gpu", action="store_true",
+                       help="Keep the embeddings on the training GPU for the metrics: nearest neighbours by chunked "
+                            "matrix products and k-means on the GPU (same results as the CPU path; ignored on a "
+                            "machine without CUDA).")
+    group.add_argument("--eval_memory_mb", default=1024, type=positive_int,
+                       help="With --evaluate_on_gpu: the most memory one block of query-gallery similarities may "
+                            "take, in MiB (the search runs over as many blocks as needed).")
 
 
 def loss_parameters(parser):

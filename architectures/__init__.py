@@ -52,7 +52,7 @@ def backbone_options(backbone_class, options):
 
 def select(arch, embed_dim, pretrained, options=None):
     """The EmbeddingModel of `arch`; `options` (the run's options, namespace or dict) supplies what the backbone
-    declares in OPTIONS."""
+    declares in OPTIONS, and `channels_last`."""
     if embed_dim < 1:
         raise ConfigError(f"The embedding dimension must be positive, got {embed_dim}.")
     base, tags = parse(arch)
@@ -61,6 +61,8 @@ def select(arch, embed_dim, pretrained, options=None):
     model = EmbeddingModel(
         backbone, embed_dim, normalize_embedding="normalize" in tags, frozen_bn="frozen" in tags, name=arch,
         pretrained=pretrained)
+    if _option(options, "channels_last"):
+        model.use_channels_last()
     logger.info(
         "Architecture %s: %s backbone (%d-d features), %d-d embedding%s%s",
         arch,
@@ -71,6 +73,12 @@ def select(arch, embed_dim, pretrained, options=None):
         ", frozen BatchNorm" if model.frozen_bn else "",
     )
     return model
+
+
+def _option(options, name):
+    if options is None:
+        return None
+    return options.get(name) if isinstance(options, dict) else getattr(options, name, None)
 
 
 _DESCRIPTIONS = {}

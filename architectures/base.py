@@ -118,7 +118,15 @@ class EmbeddingModel(nn.Module):
                              persistent=False)
         self.normalize_embedding = normalize_embedding
         self.frozen_bn = frozen_bn
+        self.channels_last = False
         self.train()
+
+    def use_channels_last(self):
+        """Keep convolution weights and inputs channels-last (NHWC): faster kernels on CPUs with oneDNN and on GPUs
+        with tensor cores. The same function of the input, up to the kernels' float rounding."""
+        self.to(memory_format=torch.channels_last)
+        self.channels_last = True
+        return self
 
     def _batchnorms(self):
         return [m for m in self.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -154,6 +162,8 @@ class EmbeddingModel(nn.Module):
         return x
 
     def forward(self, images, return_logits=False, return_intermediate=False, **extra_inputs):
+        if self.channels_last and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
         stages = self.backbone(self.normalize_input(images), **extra_inputs)
         final = stages[-1]
         features = self.backbone.pool(final)

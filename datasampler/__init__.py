@@ -5,6 +5,12 @@ Batches are a pure function of (seed, epoch, assignments): `set_epoch(e)` picks 
 exactly the batches the uninterrupted run would have; the checkpoint state is the epoch and any assignments a
 component handed over (`set_assignments`, e.g. cluster ids). Whether the loop embeds the training set before an
 epoch is asked per epoch (`needs_embeddings`).
+
+Under torchrun (utilities/distributed.py) every rank runs the same sampler, so every rank draws the same global
+batches, exactly those of one process with the same seed; `RankShard` hands rank r its part of each (`shard`:
+contiguous, bs / W positions each, so the shards are disjoint and together are the global batch in order), each
+image with the seed its augmentation is drawn with. The state (epoch, assignments) does not depend on the world
+size, so a checkpoint resumes with any number of processes.
 """
 import numpy as np
 import torch
@@ -66,6 +72,18 @@ class EpochSeededSampler(torch.utils.data.Sampler):
     def rng(self):
         return np.random.default_rng([self.seed, self.epoch])
 
+    def check_world_size(self, world_size):
+        """Refuse (ConfigError) a world size the global batch cannot be split over evenly."""
+        if self.batch_size % world_size:
+            raise ConfigError(f"--bs ({self.batch_size}) is the global batch, split evenly over the {world_size} "
+                              f"torchrun processes: it must be a multiple of {world_size}.")
+
+    def shard(self, size, rank, world_size):
+        """Positions in a global batch of `size` that rank `rank` of `world_size` trains on: the rank-th of
+        world_size contiguous, equal parts (a skipped unreadable image only shortens its rank's part)."""
+        part = size // world_size
+        return range(rank * part, (rank + 1) * part)
+
     def __len__(self):
         """Batches per epoch: as many as cover the training set once (the last incomplete batch dropped)."""
         return len(self.labels) // self.batch_size
@@ -76,3 +94,28 @@ class EpochSeededSampler(torch.utils.data.Sampler):
     def load_state_dict(self, state):
         self.epoch = state["epoch"]
         self.assignments = state.get("assignments")
+
+
+def augmentation_seeds(seed, epoch, batch, size):
+    """One seed per position of a global batch, fixed by (seed, epoch, batch number): what an image is augmented
+    with under torchrun does not depend on the rank, the world size or the data-loading workers."""
+    return np.random.SeedSequence([seed, epoch, batch, 0xA06]).generate_state(size)
+
+
+class RankShard(torch.utils.data.Sampler):
+    """Rank `rank`'s part of every global batch of `sampler` (a DataLoader batch_sampler), as (dataset index,
+    augmentation seed) items; see the module docstring. As many batches per epoch as the sampler has."""
+
+    def __init__(self, sampler, rank, world_size):
+        sampler.check_world_size(world_size)
+        self.sampler = sampler
+        self.rank = rank
+        self.world_size = world_size
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        for number, batch in enumerate(self.sampler):
+            seeds = augmentation_seeds(self.sampler.seed, self.sampler.epoch, number, len(batch))
+            yield [(int(batch[p]), int(seeds[p])) for p in self.sampler.shard(len(batch), self.rank, self.world_size)]

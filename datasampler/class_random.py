@@ -10,6 +10,12 @@ len(train set) // bs batches, so smaller clusters are visited more often per ima
 over per-cluster loaders). A cluster with fewer classes than a batch needs contributes all its classes, with the
 batch's images spread over them as evenly as possible. The batches' cluster ids are thus fixed by the assignments,
 which only change between epochs, so a prefetching loader cannot put a batch under the wrong learner.
+
+Under torchrun each global batch is split into contiguous parts (datasampler.RankShard); a batch lists its classes
+one after the other with samples_per_class images each, so with --bs a multiple of samples_per_class x world size
+(checked) every rank gets whole classes, bs / (samples_per_class x W) of them. Only a cluster with fewer classes
+than a batch needs (its images spread unevenly over its classes) can have a class straddle two ranks; the loss,
+which sees the gathered global batch, is the same either way.
 """
 import numpy as np
 
@@ -38,6 +44,15 @@ class ClassRandomSampler(EpochSeededSampler):
             raise ConfigError(
                 f"A batch needs {self.classes_per_batch} classes (--bs {opt.bs} / --samples_per_class "
                 f"{opt.samples_per_class}) but the training split has only {len(self.members)}.")
+
+    def check_world_size(self, world_size):
+        if self.classes_per_batch % world_size:
+            raise ConfigError(
+                f"--bs {self.batch_size} is the global batch of {self.classes_per_batch} classes x "
+                f"{self.samples_per_class} images; each of the {world_size} torchrun processes takes whole classes, "
+                f"so --bs must be a multiple of --samples_per_class x processes = "
+                f"{self.samples_per_class * world_size} (e.g. --bs "
+                f"{self.samples_per_class * world_size * max(1, round(self.classes_per_batch / world_size))}).")
 
     def cluster_members(self):
         """Per non-empty cluster (in id order), its images grouped by class."""

@@ -23,6 +23,7 @@ from datasets.base import (
     UnreadableImageError,
     build_transform,
     collate_skipping,
+    decode_into_memory,
     split_off_validation,
 )
 from utilities.registry import Registry
@@ -71,4 +72,6 @@ def select(opt):
         else:
             LOGGER.info("%s %s: %d classes, %d query and %d gallery images", opt.dataset, name,
                         split.query.num_classes, len(split.query), len(split.gallery))
+    parts = [train] + [part for split in evaluation.values() for part in (split.query, split.gallery) if part]
+    decode_into_memory(parts, getattr(opt, "image_cache_mb", 0))
     return DatasetSplits(opt.dataset, train, evaluation, dataset.default_crop_size, dataset.train_crop_scale)

@@ -9,6 +9,9 @@ evaluation, either a `Split` (same-set protocol) or an `EvalSplit` (queries agai
 import dataclasses
 import logging
 import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,11 @@ class Split:
     labels: np.ndarray
     class_names: list
     readable_names: list = None
+    # RGB uint8 arrays of the images once decode_into_memory has decoded them, an UnreadableImageError in place of
+    # an image that could not be decoded (None: read from disk each time).
+    decoded: list = dataclasses.field(default=None, repr=False)
+    # TransformedImages of the decoded images per evaluation transform (see evaluation_loader).
+    transformed: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         self.paths = [str(path) for path in self.paths]
@@ -89,6 +97,7 @@ class Split:
             np.array([new_label[int(self.labels[i])] for i in keep], dtype=np.int64),
             [self.class_names[int(old)] for old in class_ids],
             None if self.readable_names is None else [self.readable_names[int(old)] for old in class_ids],
+            None if self.decoded is None else [self.decoded[i] for i in keep],
         )
 
 
@@ -271,13 +280,65 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         try:
-            image = load_rgb(self.split.paths[index])
+            image = self.split_image(index)
         except UnreadableImageError as error:
             if not self.skip_unreadable:
                 raise
             LOGGER.warning("Skipping: %s", error)
             return None
         return self.transform(image), int(self.split.labels[index]), int(index)
+
+    def split_image(self, index):
+        if self.split.decoded is None:
+            return load_rgb(self.split.paths[index])
+        array = self.split.decoded[index]
+        if isinstance(array, UnreadableImageError):
+            raise array
+        return Image.fromarray(array)
+
+
+def decode_into_memory(splits, budget_mb):
+    """Decode the images of `splits` once into RGB uint8 arrays kept in memory, when they fit in budget_mb together.
+
+    Small datasets (the emoji default) otherwise decode every PNG again for every epoch and every evaluation, in
+    loader workers that compete with the training threads for the same cores. The arrays are those load_rgb gives,
+    so training and evaluation see identical images either way; the decoding happens in this process before any
+    loader forks its workers, which then share the arrays. The size is estimated from the headers of up to 64
+    images per split (opening a file reads its size without decoding it). Returns True when decoded.
+    """
+    splits = [split for split in splits if split.decoded is None]
+    if budget_mb <= 0 or not splits:
+        return False
+    estimate = 0
+    for split in splits:
+        sample = split.paths[:: max(1, len(split) // 64)][:64]
+        sizes = []
+        for path in sample:
+            try:
+                with Image.open(path) as image:
+                    sizes.append(image.width * image.height * 3)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                continue  # an unreadable image is reported when it is decoded (or loaded) below
+        estimate += len(split) * (np.mean(sizes) if sizes else 0)
+    if estimate > budget_mb * 2**20:
+        LOGGER.info("Images are read from disk: decoded they would take about %.0f MiB, over --image_cache_mb %d.",
+                    estimate / 2**20, budget_mb)
+        return False
+
+    def decode(path):
+        try:
+            return np.asarray(load_rgb(path))
+        except UnreadableImageError as error:  # raised (or skipped) where the image is used, as from disk
+            return error
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL releases the GIL while decoding
+        for split in splits:
+            split.decoded = list(pool.map(decode, split.paths, chunksize=64))
+    total = sum(array.nbytes for split in splits for array in split.decoded if isinstance(array, np.ndarray))
+    LOGGER.info("Decoded %d images into memory (%.0f MiB) in %.1f s; --image_cache_mb 0 reads them from disk "
+                "instead.", sum(len(split) for split in splits), total / 2**20, time.perf_counter() - started)
+    return True
 
 
 def collate_skipping(batch):
@@ -313,7 +374,79 @@ def build_transform(train, crop_size, crop_scale=(0.08, 1.0)):
 
 
 def evaluation_loader(split, transform, opt, device):
-    """The loader every evaluation embeds a Split with (training loop and evaluate.py alike), in dataset order."""
+    """The loader every evaluation embeds a Split with (training loop and evaluate.py alike), in dataset order.
+
+    A split decoded into memory (decode_into_memory) is transformed once per evaluation transform and served from
+    memory afterwards: the evaluation transform is deterministic, so every later evaluation would compute the same
+    tensors again."""
+    batch_size = max(opt.bs, 64)
+    if split.decoded is not None:
+        cached = TransformedImages.of(split, transform)
+        if cached is not None:
+            if cached.unreadable and not opt.skip_unreadable_images:
+                raise cached.unreadable[0]
+            for error in cached.unreadable:
+                LOGGER.warning("Skipping: %s", error)
+            return cached.batches(batch_size)
     return torch.utils.data.DataLoader(
-        ImageDataset(split, transform, skip_unreadable=opt.skip_unreadable_images), batch_size=max(opt.bs, 64),
+        ImageDataset(split, transform, skip_unreadable=opt.skip_unreadable_images), batch_size=batch_size,
         shuffle=False, num_workers=opt.num_workers, collate_fn=collate_skipping, pin_memory=device.type == "cuda")
+
+
+class TransformedImages:
+    """A decoded split's images through one deterministic transform ending in ToTensor, kept as uint8.
+
+    ToTensor divides uint8 pixels by 255, so the uint8 values give back its float tensors bit for bit (checked for
+    every image when the cache is built; a transform whose output is not of that form is not cached)."""
+
+    def __init__(self, split, images, kept, unreadable):
+        self.split, self.images, self.kept, self.unreadable = split, images, kept, unreadable
+
+    @classmethod
+    def of(cls, split, transform):
+        """The cache of (split, transform), built on first use; None when the transform's output cannot be cached."""
+        key = repr(transform)
+        if key not in split.transformed:
+            split.transformed[key] = cls.build(split, transform)
+        return split.transformed[key]
+
+    @classmethod
+    def build(cls, split, transform):
+        images, kept, unreadable = [], [], []
+        for index, array in enumerate(split.decoded):
+            if isinstance(array, UnreadableImageError):
+                unreadable.append(array)
+                continue
+            tensor = transform(Image.fromarray(array))
+            pixels = (tensor * 255).round().clamp(0, 255).to(torch.uint8)
+            if not torch.equal(pixels.float().div(255), tensor):
+                return None
+            images.append(pixels)
+            kept.append(index)
+        if not images:
+            return None
+        return cls(split, torch.stack(images), torch.tensor(kept, dtype=torch.long), unreadable)
+
+    def batches(self, batch_size):
+        return _CachedBatches(self, batch_size)
+
+
+class _CachedBatches:
+    """(images, labels, indices, n_skipped) batches of a TransformedImages, like a DataLoader with collate_skipping."""
+
+    def __init__(self, cache, batch_size):
+        self.cache, self.batch_size = cache, batch_size
+
+    def __len__(self):
+        return math.ceil(len(self.cache.kept) / self.batch_size)
+
+    def __iter__(self):
+        # A DataLoader iterator draws its workers' base seed from the global generator; drawing it here too keeps
+        # the run's random stream, and so its training augmentations, the same with and without the cache.
+        torch.empty((), dtype=torch.int64).random_()
+        labels = torch.from_numpy(self.cache.split.labels)
+        skipped = len(self.cache.split) - len(self.cache.kept)
+        for start in range(0, len(self.cache.kept), self.batch_size):
+            indices = self.cache.kept[start:start + self.batch_size]
+            yield (self.cache.images[start:start + self.batch_size].float().div(255), labels[indices], indices,
+                   skipped if start == 0 else 0)

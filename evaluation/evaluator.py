@@ -21,14 +21,24 @@ which is exact in floating point, so that float32 squared distances neither over
 embeddings are refused. The search depth is the largest window any
 requested retrieval or ranked-embedding metric reads (recall k, R, class size, 1000, 1 for norm_auroc, ...), so one
 search per space serves them all.
+
+Two paths, one result: by default (device None) the embeddings are numpy arrays on the host, searched by
+knn.hit_ranks and clustered by Faiss. With a torch device (--evaluate_on_gpu) they are float32 tensors there, taken
+as given when they already are (embed(on_device=True)), searched by device_search.hit_ranks in blocks of at most
+memory_mb and clustered by kmeans.kmeans_assign_torch; the spectrum is computed there too. Both rank by the same
+scores with the same tie rule (see device_search.py for what is equal); only metrics defined on host arrays
+(dists, ranked-embedding metrics) get a host copy of the embeddings, after the search.
 """
 import logging
 import time
 from collections import defaultdict
 
 import numpy as np
+import torch
 
-from evaluation.kmeans import kmeans_assign
+from evaluation import device_search
+from evaluation.device_search import DEFAULT_MEMORY_MB
+from evaluation.kmeans import kmeans_assign, kmeans_assign_torch
 from evaluation.knn import hit_ranks
 from evaluation.spectrum import singular_values
 from metrics import build_metric
@@ -42,17 +52,21 @@ _SCALE_LIMITS = (2.0**-40, 2.0**40)
 _warned_saturation = set()
 
 
-def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=None, gallery_labels=None, seed=0):
-    """Returns {name: float} for each requested name, in request order; seed seeds k-means."""
+def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=None, gallery_labels=None, seed=0,
+             device=None, memory_mb=DEFAULT_MEMORY_MB):
+    """Returns {name: float} for each requested name, in request order; seed seeds k-means. Embeddings: numpy arrays
+    or tensors; device: None (the CPU path) or the torch device to search and cluster on, where memory_mb (MiB, a
+    fraction allowed) caps one block of query-gallery similarities (see the module docstring)."""
     metrics = {name: build_metric(name) for name in metric_names}
-    query_embeddings, query_labels = _checked(query_embeddings, query_labels, "query")
+    path = _HostPath() if device is None else _DevicePath(torch.device(device), int(memory_mb * 2**20))
+    query_embeddings, query_labels = path.checked(query_embeddings, query_labels, "query")
     same_set = gallery_embeddings is None
     if same_set:
         if gallery_labels is not None:
             raise ValueError("gallery_labels given without gallery_embeddings.")
         gallery_embeddings, gallery_labels = query_embeddings, query_labels
     else:
-        gallery_embeddings, gallery_labels = _checked(gallery_embeddings, gallery_labels, "gallery")
+        gallery_embeddings, gallery_labels = path.checked(gallery_embeddings, gallery_labels, "gallery")
         if gallery_embeddings.shape[1] != query_embeddings.shape[1]:
             raise ValueError(
                 f"Query and gallery embeddings differ in size: {query_embeddings.shape[1]} vs "
@@ -60,7 +74,8 @@ def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=No
             )
 
     given_queries = query_embeddings  # what ranked-embedding metrics see: not rescaled
-    query_embeddings, gallery_embeddings = _rescaled(query_embeddings, None if same_set else gallery_embeddings)
+    query_embeddings, gallery_embeddings = _rescaled(query_embeddings, None if same_set else gallery_embeddings,
+                                                     path)
     if same_set:
         gallery_embeddings = query_embeddings
 
@@ -68,21 +83,105 @@ def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=No
     searched = _of_kind(metrics, SearchMetric)
     if searched:
         results.update(_searched(searched, query_embeddings, query_labels, gallery_embeddings, gallery_labels,
-                                 same_set, given_queries))
+                                 same_set, given_queries, path))
     if len(results) < len(metrics):
         if same_set:
             embeddings, labels = query_embeddings, query_labels
         else:
-            embeddings = np.concatenate([query_embeddings, gallery_embeddings])
+            embeddings = path.concatenate([query_embeddings, gallery_embeddings])
             labels = np.concatenate([query_labels, gallery_labels])
-        results.update(_clustering(_of_kind(metrics, ClusteringMetric), embeddings, labels, seed))
+        results.update(_clustering(_of_kind(metrics, ClusteringMetric), embeddings, labels, seed, path))
         for space, group in _by_space(_of_kind(metrics, EmbeddingMetric)).items():
-            space_embeddings, cache = SPACES[space](embeddings), {}
+            space_embeddings, cache = SPACES[space](path.host(embeddings)), {}
             results.update({name: metric.compute(space_embeddings, labels, cache) for name, metric in group.items()})
         for space, group in _by_space(_of_kind(metrics, SpectrumMetric)).items():
-            values = singular_values(SPACES[space](embeddings))
+            values = singular_values(path.space(space, embeddings))
             results.update({name: metric.compute(values) for name, metric in group.items()})
     return {name: float(results[name]) for name in metrics}
+
+
+class _HostPath:
+    """The CPU path: float32 numpy arrays, knn.hit_ranks, Faiss k-means."""
+
+    def checked(self, embeddings, labels, role):
+        if isinstance(embeddings, torch.Tensor):
+            embeddings = embeddings.detach().cpu().numpy()
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        labels = _checked_labels(embeddings.shape, labels, role)
+        if not np.isfinite(embeddings).all():
+            raise ValueError(f"The {role} embeddings contain NaN or infinite values.")
+        return embeddings, labels
+
+    @staticmethod
+    def scaled(embeddings, exponent):
+        return np.ldexp(embeddings, exponent).astype(np.float32)
+
+    @staticmethod
+    def space(space, embeddings):
+        return SPACES[space](embeddings)
+
+    @staticmethod
+    def rows(embeddings, rows):
+        return embeddings[rows]
+
+    @staticmethod
+    def concatenate(arrays):
+        return np.concatenate(arrays)
+
+    @staticmethod
+    def host(embeddings):
+        return embeddings
+
+    @staticmethod
+    def hit_ranks(*args, **kwargs):
+        return hit_ranks(*args, **kwargs)
+
+    @staticmethod
+    def kmeans(embeddings, n_clusters, seed):
+        return kmeans_assign(embeddings, n_clusters, seed=seed)
+
+
+class _DevicePath:
+    """--evaluate_on_gpu: float32 tensors on `device`, device_search.hit_ranks and kmeans_assign_torch with
+    blocks of at most memory_bytes; host copies only for the metrics that read numpy arrays."""
+
+    SPACES = {"euclidean": lambda embeddings: embeddings, "cosine": device_search.l2_normalise}
+
+    def __init__(self, device, memory_bytes):
+        self.device = device
+        self.memory_bytes = memory_bytes
+
+    def checked(self, embeddings, labels, role):
+        embeddings = torch.as_tensor(embeddings).to(self.device, torch.float32).contiguous()
+        labels = _checked_labels(tuple(embeddings.shape), labels, role)
+        if not torch.isfinite(embeddings).all():
+            raise ValueError(f"The {role} embeddings contain NaN or infinite values.")
+        return embeddings, labels
+
+    @staticmethod
+    def scaled(embeddings, exponent):
+        # The product is exact in float64 and rounded once, as np.ldexp rounds (2**exponent may overflow float32).
+        return (embeddings.double() * 2.0**exponent).float()
+
+    def space(self, space, embeddings):
+        return self.SPACES[space](embeddings)
+
+    def rows(self, embeddings, rows):
+        return embeddings[torch.from_numpy(rows).to(self.device)]
+
+    @staticmethod
+    def concatenate(arrays):
+        return torch.cat(arrays)
+
+    @staticmethod
+    def host(embeddings):
+        return embeddings.cpu().numpy()
+
+    def hit_ranks(self, *args, **kwargs):
+        return device_search.hit_ranks(*args, memory_bytes=self.memory_bytes, **kwargs)
+
+    def kmeans(self, embeddings, n_clusters, seed):
+        return kmeans_assign_torch(embeddings, n_clusters, seed=seed, memory_bytes=self.memory_bytes)
 
 
 def _of_kind(metrics, kind):
@@ -96,23 +195,20 @@ def _by_space(metrics):
     return groups
 
 
-def _checked(embeddings, labels, role):
-    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-    labels = np.asarray(labels)
-    if embeddings.ndim != 2 or labels.ndim != 1 or len(embeddings) != len(labels):
+def _checked_labels(embeddings_shape, labels, role):
+    labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if len(embeddings_shape) != 2 or labels.ndim != 1 or embeddings_shape[0] != len(labels):
         raise ValueError(
-            f"Expected {role} embeddings [N, D] and labels [N], got {embeddings.shape} and {labels.shape}."
+            f"Expected {role} embeddings [N, D] and labels [N], got {embeddings_shape} and {labels.shape}."
         )
     if len(labels) == 0:
         raise ValueError(f"No {role} items to evaluate.")
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"{role} labels must be integers, got dtype {labels.dtype}.")
-    if not np.isfinite(embeddings).all():
-        raise ValueError(f"The {role} embeddings contain NaN or infinite values.")
-    return embeddings, labels.astype(np.int64, copy=False)
+    return labels.astype(np.int64, copy=False)
 
 
-def _rescaled(query_embeddings, gallery_embeddings):
+def _rescaled(query_embeddings, gallery_embeddings, path):
     """Both arrays scaled by one power of two when their largest entry is outside _SCALE_LIMITS (see above)."""
     arrays = [a for a in (query_embeddings, gallery_embeddings) if a is not None]
     largest = max(max(float(a.max()), -float(a.min())) for a in arrays)  # no |a| copy of a large array
@@ -120,8 +216,7 @@ def _rescaled(query_embeddings, gallery_embeddings):
         return query_embeddings, gallery_embeddings
     exponent = int(np.frexp(largest)[1])
     logger.info("Embedding entries reach %.3g: scaled by 2**%d for exact float32 distances.", largest, -exponent)
-    scaled = [None if a is None else np.ldexp(a, -exponent).astype(np.float32) for a in (query_embeddings,
-                                                                                          gallery_embeddings)]
+    scaled = [None if a is None else path.scaled(a, -exponent) for a in (query_embeddings, gallery_embeddings)]
     return scaled[0], scaled[1]
 
 
@@ -141,7 +236,8 @@ def _n_relevant(query_labels, gallery_labels, same_set):
     return n - 1 if same_set else n
 
 
-def _searched(metrics, query_embeddings, query_labels, gallery_embeddings, gallery_labels, same_set, given_queries):
+def _searched(metrics, query_embeddings, query_labels, gallery_embeddings, gallery_labels, same_set, given_queries,
+              path):
     """Retrieval and ranked-embedding metrics: one kNN search per space over the queries with a relevant item."""
     _warn_saturated(metrics, len(gallery_labels) - same_set)
     n_relevant = _n_relevant(query_labels, gallery_labels, same_set)
@@ -161,12 +257,12 @@ def _searched(metrics, query_embeddings, query_labels, gallery_embeddings, galle
     results = {}
     for space, group in _by_space(metrics).items():
         depth = max(metric.window(int(n_relevant.max()), int(n_class.max())) for metric in group.values())
-        gallery = SPACES[space](gallery_embeddings)
-        queries = gallery if same_set else SPACES[space](query_embeddings)
+        gallery = path.space(space, gallery_embeddings)
+        queries = gallery if same_set else path.space(space, query_embeddings)
         if len(valid) < len(queries):
-            queries = queries[valid]
+            queries = path.rows(queries, valid)
         started = time.perf_counter()
-        query, rank = hit_ranks(
+        query, rank = path.hit_ranks(
             queries, query_labels[valid], gallery, gallery_labels, depth,
             self_index=valid if same_set else None, inner_product=space == "cosine",
         )
@@ -178,7 +274,7 @@ def _searched(metrics, query_embeddings, query_labels, gallery_embeddings, galle
             if isinstance(metric, RetrievalMetric):
                 results[name] = metric.per_query(hits).mean()
             elif isinstance(metric, RankedEmbeddingMetric):
-                results[name] = metric.compute(hits, _read_only(given_queries, valid), query_labels[valid])
+                results[name] = metric.compute(hits, _read_only(path.host(given_queries), valid), query_labels[valid])
             else:
                 raise TypeError(f"{name}: a SearchMetric must be a RetrievalMetric or a RankedEmbeddingMetric.")
     return results
@@ -191,12 +287,12 @@ def _read_only(embeddings, rows):
     return view
 
 
-def _clustering(metrics, embeddings, labels, seed):
+def _clustering(metrics, embeddings, labels, seed, path):
     n_classes = len(np.unique(labels))
     results = {}
     for space, group in _by_space(metrics).items():
         started = time.perf_counter()
-        assignment = kmeans_assign(SPACES[space](embeddings), n_classes, seed=seed)
+        assignment = path.kmeans(path.space(space, embeddings), n_classes, seed)
         logger.debug("%s k-means of %d points, k=%d: %.2f s", space, len(embeddings), n_classes,
                      time.perf_counter() - started)
         results.update({name: metric.compute(labels, assignment) for name, metric in group.items()})

@@ -364,3 +364,19 @@ def test_efficientnet_pretrained_predictions_are_plausible(build):
     assert temple[0][1] > 0.1  # far from the 0.001 of a uniform, untrained classifier
     assert "daisy" in [name for name, _ in flower]
     assert not buildings & {name for name, _ in flower}
+
+
+def test_channels_last_keeps_the_function_and_the_checkpoint_format():
+    torch.manual_seed(0)
+    plain = select("resnet18_normalize", 16, pretrained=False).eval()
+    fast = select("resnet18_normalize", 16, pretrained=False, options={"channels_last": True}).eval()
+    fast.load_state_dict(plain.state_dict())
+    conv = next(p for p in fast.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    images = torch.rand(3, 3, 40, 40, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(fast(images)["embeds"], plain(images)["embeds"], rtol=1e-4, atol=1e-5)
+    # its checkpoint loads into a model in the default format, values unchanged
+    reloaded = select("resnet18_normalize", 16, pretrained=False)
+    reloaded.load_state_dict(fast.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), plain.state_dict().values()))

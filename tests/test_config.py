@@ -160,7 +160,7 @@ def test_lists_and_on_off_flags(tmp_path):
     assert opt.tau == [60, 80] and opt.gpu == [1]
     assert opt.evaluation_metrics == ["e_recall@1", "e_recall@2", "nmi", "mAP_R"]
     assert opt.storage_metrics == ["e_recall@1"]
-    assert opt.no_train_metrics is True and opt.amp is False
+    assert opt.no_train_metrics is True and opt.amp is None
     assert opt.lr is None and opt.batch_mining is None
 
 
@@ -286,3 +286,13 @@ def test_reading_a_recipe_does_not_import_torch(tmp_path):
                             timeout=120)
     assert result.stdout.strip().endswith("NO TORCH"), result.stderr[-2000:]
     assert "unknown option 'los' (did you mean 'loss'?)" in result.stderr
+
+
+def test_amp_takes_a_dtype_and_true_in_a_recipe_or_an_old_run_means_fp16(tmp_path):
+    assert parse().amp is None and parse("--amp").amp == "fp16" and parse("--amp", "bf16").amp == "bf16"
+    assert parse("--config", recipe(tmp_path, "amp: true\n")).amp == "fp16"
+    assert parse("--config", recipe(tmp_path, "amp: false\n", name="off.yaml")).amp is None
+    assert parse("--config", recipe(tmp_path, "amp: bf16\n", name="bf16.yaml")).amp == "bf16"
+    assert "invalid choice: 'fp8'" in refusal("--config", recipe(tmp_path, "amp: fp8\n", name="bad.yaml"))
+    assert [parameters.amp_dtype(v) for v in (True, False, None, "fp16", "bf16")] == [
+        "fp16", None, None, "fp16", "bf16"]

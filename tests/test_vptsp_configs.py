@@ -138,7 +138,7 @@ def test_the_paper_config_and_ours_give_the_same_options(tmp_path, paper_name):
 def test_translation_of_the_papers_names_values_and_defaults(tmp_path):
     opt = options("--config", wandb_form(tmp_path, PAPER_CONFIGS["cars_small"]))
     # given by the file under the paper's names and values
-    assert (opt["bs"], opt["amp"], opt["dataset"], opt["data_sampler"]) == (64, True, "cars196", "class_random")
+    assert (opt["bs"], opt["amp"], opt["dataset"], opt["data_sampler"]) == (64, "fp16", "cars196", "class_random")
     assert (opt["num_prompt"], opt["prompt_depth"], opt["prompt_block_step"]) == (80, 11, 2)
     assert (opt["loss_vptsp_num_p_prompt"], opt["loss_vptsp_p_prompt_block_step"]) == (50, 2)
     assert (opt["loss_vptsp_lr_proxy"], opt["loss_vptsp_proxy_bias_ratio"]) == (0.01, 0.7)

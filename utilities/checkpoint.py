@@ -13,6 +13,9 @@ checkpoint_last.pth whatever the moment a process is killed: (1) each improved b
 `.pending_e<epoch>_<name>`; (2) checkpoint_last.pth is replaced: the commit point; (3) the pending files are renamed
 into place. `recover` (on --resume) finishes step 3 for pending files of the committed epoch and deletes those of
 an uncommitted one, and removes stray temporary files.
+
+Under torchrun only rank 0 writes (and recovers) these files; the model saved is the un-wrapped one (no DDP
+`module.` prefix) and nothing saved depends on the world size, so a run continues with any number of processes.
 """
 import glob
 import io
@@ -43,11 +46,15 @@ def rng_states():
 
 
 def restore_rng_states(states):
+    """Put back the states rng_states saved. Under torchrun the checkpoint holds rank 0's states, which every rank
+    shares (utilities/distributed.py), so they serve any world size; CUDA states are restored for the devices both
+    machines have (a run may resume on a machine with fewer or more GPUs)."""
     torch.set_rng_state(states["torch"])
     np.random.set_state(states["numpy"])
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        for device, state in enumerate(states["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, device)
 
 
 def serialise(payload):

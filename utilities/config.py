@@ -193,6 +193,8 @@ def _flag_argv(action, value, where):
         if not isinstance(value, bool) or not isinstance(action.const, bool):
             raise ConfigError(f"{where}: {flag} is an on/off flag; give true or false, got {value!r}.")
         return [flag] if value is action.const else []
+    if action.nargs == "?" and isinstance(value, bool):  # a flag whose value is optional: true gives it bare
+        return [flag] if value else []
     takes_list = action.nargs in ("+", "*") or isinstance(action.nargs, int)
     if isinstance(value, list):
         if not takes_list:

@@ -43,6 +43,7 @@ REN_2024 = RecipeSource(
         "pretrained_model": {name: f"{name}_normalize" for name in _VIT_ARCHS},
         "dataset": {"sop": "online_products"},
         "data_sampler": {"random_class": "class_random"},
+        "mix_precision": {True: "fp16", False: None},  # the paper's code scales the loss: fp16
     },
     defaults={
         "loss": "vptsp",

@@ -2,8 +2,10 @@
 
 `SplitEvaluation.evaluate(epoch)` embeds each split once (test; val with --use_tv_split; a training subset unless
 --no_train_metrics), logs one CSV row per split and evaluation type, and returns the metrics of the first
---evaltypes entry per split. `BestRecord` keeps, for each --storage_metrics entry, the best value on the selection
-split (val when it exists, else test) with its epoch and the other splits' values then.
+--evaltypes entry per split; with --evaluate_on_gpu in a run on CUDA the embeddings stay on the GPU for the search
+and k-means (evaluation/device_search.py: the same results as the CPU path), elsewhere the flag is ignored with a
+warning. `BestRecord` keeps, for each --storage_metrics entry, the best value on the selection split (val when it
+exists, else test) with its epoch and the other splits' values then.
 """
 import logging
 
@@ -28,9 +30,12 @@ def train_subset(split, max_images, seed):
 
 
 class SplitEvaluation:
-    def __init__(self, opt, data, embed_split, logger):
-        """embed_split(split) -> ({evaltype: array}, labels); logger: the run's RunLogger."""
+    def __init__(self, opt, data, embed_split, logger, device=None):
+        """embed_split(split) -> ({evaltype: array}, labels); logger: the run's RunLogger; device: the run's torch
+        device. With --evaluate_on_gpu and a CUDA device, embed_split(split, on_device=True) must return the
+        embeddings as tensors on it, and they are searched and clustered there (--eval_memory_mb per block)."""
         self.opt = opt
+        self.device = evaluation.evaluation_device(opt.evaluate_on_gpu, device)
         self.embed_split = embed_split
         self.logger = logger
         self.splits = dict(data.evaluation)
@@ -44,13 +49,16 @@ class SplitEvaluation:
         results = {}
         for name, split in self.splits.items():
             parts = [split.query] + ([split.gallery] if split.gallery is not None else [])
-            outputs = [self.embed_split(part) for part in parts]
+            # on_device only when it is used, so that an embed_split without that keyword serves the CPU path.
+            outputs = [self.embed_split(part) if self.device is None else self.embed_split(part, on_device=True)
+                       for part in parts]
             for evaltype in self.opt.evaltypes:
                 embedded = [(embeddings[evaltype], labels) for embeddings, labels in outputs]
                 for embeddings, _ in embedded:
                     check_finite(f"the {name} split's {evaltype}", embeddings)
                 gallery = embedded[1] if len(embedded) > 1 else (None, None)
-                metrics = evaluation.evaluate(self.opt.evaluation_metrics, *embedded[0], *gallery, seed=self.opt.seed)
+                metrics = evaluation.evaluate(self.opt.evaluation_metrics, *embedded[0], *gallery, seed=self.opt.seed,
+                                              device=self.device, memory_mb=self.opt.eval_memory_mb)
                 self.logger.log(f"{name}_{evaltype}", epoch, metrics)
                 LOG.info("epoch %d %s/%s: %s", epoch, name, evaltype,
                          "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
