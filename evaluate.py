@@ -155,8 +155,8 @@ def embed_split(model, split, transform, opt, device):
     import evaluation
     from datasets.base import evaluation_loader
     loader = evaluation_loader(split, transform, opt, device)
-    amp = parameters.amp_dtype(opt.amp) is not None and device.type == "cuda"
-    outputs, labels = evaluation.embed(model, loader, device, amp=amp, keys=(opt.evaltype,))
+    outputs, labels = evaluation.embed(model, loader, device, amp=parameters.autocast_dtype(opt.amp, device),
+                                       keys=(opt.evaltype,))
     return outputs[opt.evaltype], labels
 
 

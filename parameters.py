@@ -34,6 +34,16 @@ def amp_dtype(value):
     return value or None
 
 
+def autocast_dtype(value, device):
+    """The torch dtype training and evaluation autocast to on `device` for an --amp value: None in full precision,
+    which is also what a device other than CUDA gets (torch is imported here only: recipes are read before it)."""
+    name = amp_dtype(value)
+    if name is None or device.type != "cuda":
+        return None
+    import torch
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}[name]
+
+
 # Flags that may be given with --resume: they change how the run continues, not what its saved state means.
 RESUME_CHANGEABLE = ("n_epochs", "num_workers", "image_cache_mb", "log_online", "skip_unreadable_images", "gpu",
                      "project", "wandb_key")

@@ -191,11 +191,9 @@ class Run:
         self.group = distributed.current()
         self.device = select_device(opt.gpu) if self.group is None else self.group.device
         seed_everything(opt.seed)
-        amp = parameters.amp_dtype(opt.amp)
-        if amp and self.device.type != "cuda":
+        if parameters.amp_dtype(opt.amp) and self.device.type != "cuda":
             LOG.warning("--amp needs CUDA; training in float32 on the CPU.")
-        self.amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[amp] if amp and self.device.type == "cuda" \
-            else None
+        self.amp_dtype = parameters.autocast_dtype(opt.amp, self.device)
 
         self.data = datasets.select(opt)
         self.model = architectures.select(opt.arch, opt.embed_dim, pretrained=not opt.not_pretrained,
@@ -265,7 +263,7 @@ class Run:
         if self.opt.gpu != [0] and self.device.type == "cuda":
             LOG.info("torchrun: --gpu is not used; each process takes the GPU of its local rank (cuda:LOCAL_RANK; "
                      "choose GPUs with CUDA_VISIBLE_DEVICES).")
-        if self.group.world_size > 1 and not getattr(self.model, "frozen_bn", False):
+        if self.group.world_size > 1 and not self.model.frozen_bn:
             LOG.info("torchrun: BatchNorm normalises with each rank's own %d images (per-rank statistics); an "
                      "architecture with the _frozen tag has none.", self.opt.bs // self.group.world_size)
 
@@ -442,8 +440,7 @@ class Run:
         return values
 
     def embed_training_set(self):
-        loader = evaluation_loader(self.data.train, self.eval_transform, self.opt, self.device)
-        return evaluation.embed(self.model, loader, self.device, amp=self.amp_dtype)[0]["embeds"]
+        return self.embed_split(self.data.train, keys=("embeds",))[0]["embeds"]
 
     def run(self):
         """Evaluate (epoch 0), then train and evaluate every epoch. Under torchrun the evaluation, the logs and the
