@@ -146,6 +146,12 @@ def architecture_parameters(parser):
     group.add_argument("--channels_last", action="store_true",
                        help="Channels-last (NHWC) memory format for the model and its input images: faster "
                             "convolutions on most CPUs and on GPUs with --amp.")
+    group.add_argument("--compile", action="store_true",
+                       help="torch.compile the model in place (nn.Module.compile: checkpoints keep their keys). The "
+                            "first steps and every new input shape or train/eval switch pay for compilation.")
+    group.add_argument("--compile_backend", default="inductor", type=str,
+                       help="With --compile: torch.compile's backend (inductor generates kernels and needs a C++ "
+                            "compiler on the CPU; eager only traces, for checking).")
     add_static_arguments(parser, "architectures", "Architecture options")
 
 

@@ -52,7 +52,7 @@ def backbone_options(backbone_class, options):
 
 def select(arch, embed_dim, pretrained, options=None):
     """The EmbeddingModel of `arch`; `options` (the run's options, namespace or dict) supplies what the backbone
-    declares in OPTIONS, and `channels_last`."""
+    declares in OPTIONS, `channels_last` and `compile`."""
     if embed_dim < 1:
         raise ConfigError(f"The embedding dimension must be positive, got {embed_dim}.")
     base, tags = parse(arch)
@@ -63,6 +63,9 @@ def select(arch, embed_dim, pretrained, options=None):
         pretrained=pretrained)
     if _option(options, "channels_last"):
         model.use_channels_last()
+    if _option(options, "compile"):
+        # In place, so that state_dict keys (checkpoints, DDP, the teacher's loading) stay those of the plain model.
+        model.compile(backend=_option(options, "compile_backend") or "inductor")
     logger.info(
         "Architecture %s: %s backbone (%d-d features), %d-d embedding%s%s",
         arch,
