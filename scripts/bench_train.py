@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_train.py [--archs ARCH ...] [--crop PX] [--batch N] [--steps N] [--warmup N]
         [--threads N] [--workers N] [--variants {plain,amp,channels_last,compile,all} ...] [--amp {bf16,fp16}]
-        [--loss multisimilarity] [--dataset emoji] [--source_path data]
+        [--repeats N] [--loss multisimilarity] [--dataset emoji] [--source_path data]
 
 Per configuration (architecture, crop, batch), both loops train a randomly initialised model (--not_pretrained: the
 time does not depend on the weights' values) from real images: the training split of --dataset, decoded and
@@ -29,11 +29,16 @@ CUDA, synchronised at both ends), so every part of a step counts, data loading i
   data wait     the share of the window spent inside next() on the loader, i.e. waiting for the next batch (on CUDA
                 the host's wait: the GPU may still be running queued work of the previous step meanwhile);
   x reference   our img/s over the reference's, measured in the same run.
+The loops are measured --repeats times, interleaved, each repeat starting with the next loop in turn (a loop's
+speed on a busy or thermally varying machine depends on when it runs: with 8 steps, one reference-then-ours pass
+once gave ours 0.86x, and the reverse order 1.10x). Reported: the median over repeats of img/s, ms/step and data
+wait, and the median (and range) of the per-repeat ratio to the reference of the same repeat.
 Defaults: on the CPU, efficientnet_lite0_frozen_normalize at 64 px (batch 90) and resnet50_frozen_normalize at
 224 px (batch 16), variant plain; on CUDA, resnet50_frozen_normalize at 224 px, batch 112, every variant.
 """
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -104,9 +109,14 @@ class TimedBatches:
                 "data wait": self.waiting / window}
 
 
-def table_row(config, loop, options, result, ratio):
-    return (f"{config} | {loop} | {options} | {result['img/s']:.1f} | {result['ms/step']:.0f} | "
-            f"{100 * result['data wait']:.1f} % | {ratio:.2f} |")
+def table_row(config, loop, options, results, ratios):
+    """One loop's row: medians over the repeats, and the per-repeat ratios to the reference as median (range)."""
+    median = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    ratio = f"{statistics.median(ratios):.2f}"
+    if len(ratios) > 1:
+        ratio += f" ({min(ratios):.2f}-{max(ratios):.2f})"
+    return (f"{config} | {loop} | {options} | {median['img/s']:.1f} | {median['ms/step']:.0f} | "
+            f"{100 * median['data wait']:.1f} % | {ratio} |")
 
 
 def framework_options(args, arch, crop, batch, save_path, extra=()):
@@ -192,6 +202,8 @@ def main():
                         help="DataLoader workers of both loops; default 2 on the CPU (the run default), 8 on CUDA")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=None,
                         help="our loop's speed options; default plain on the CPU, every variant on CUDA")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="interleaved measurements of every loop; medians are reported")
     parser.add_argument("--amp", choices=("bf16", "fp16"), default="bf16", help="dtype of the amp variants")
     parser.add_argument("--loss", default="multisimilarity")
     parser.add_argument("--dataset", default="emoji")
@@ -219,16 +231,24 @@ def main():
             opt = framework_options(args, arch, crop, batch, save_path)
             crop = crop or datasets.REGISTRY.get(args.dataset).default_crop_size
             config = f"| {arch} | {crop} | {batch} | {warmup} + {steps}"
-            reference = reference_loop(opt, device, warmup, steps, sync)
-            rows.append(table_row(config, "reference", "fp32, NCHW", reference, 1.0))
+            loops = {("reference", "fp32, NCHW"): lambda: reference_loop(opt, device, warmup, steps, sync)}
             for variant in variants:
                 flags = variant_flags(variant, available)
                 if flags is None:
                     print(f"variant {variant}: the framework has no such option; skipped")
                     continue
-                ours = our_loop(framework_options(args, arch, crop, batch, save_path, flags), warmup, steps, sync)
-                rows.append(table_row(config, "ours", " ".join(flags) or "run defaults", ours,
-                                      ours["img/s"] / reference["img/s"]))
+                options = framework_options(args, arch, crop, batch, save_path, flags)
+                loops[("ours", " ".join(flags) or "run defaults")] = \
+                    lambda options=options: our_loop(options, warmup, steps, sync)
+            results = {key: [] for key in loops}
+            order = list(loops)
+            for repeat in range(args.repeats):
+                for key in order[repeat % len(order):] + order[:repeat % len(order)]:
+                    results[key].append(loops[key]())
+            reference = results[order[0]]
+            for key in order:
+                ratios = [r["img/s"] / ref["img/s"] for r, ref in zip(results[key], reference)]
+                rows.append(table_row(config, *key, results[key], ratios))
     print("| arch | crop | batch | warm-up + timed steps | loop | options | img/s | ms/step | data wait "
           "| x reference |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

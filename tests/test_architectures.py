@@ -380,3 +380,20 @@ def test_channels_last_keeps_the_function_and_the_checkpoint_format():
     reloaded = select("resnet18_normalize", 16, pretrained=False)
     reloaded.load_state_dict(fast.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), plain.state_dict().values()))
+
+
+def test_compile_keeps_the_function_gradients_and_checkpoint_keys():
+    torch.manual_seed(0)
+    plain = select("resnet18_normalize", 16, pretrained=False)
+    # The eager backend traces with dynamo but runs the captured graph as is: outputs must be identical.
+    compiled = select("resnet18_normalize", 16, pretrained=False, options={"compile": True, "compile_backend": "eager"})
+    compiled.load_state_dict(plain.state_dict())
+    assert compiled._compiled_call_impl is not None and plain._compiled_call_impl is None
+    assert list(compiled.state_dict()) == list(plain.state_dict())  # no "_orig_mod." prefix in checkpoints
+    images = torch.rand(3, 3, 40, 40, generator=torch.Generator().manual_seed(1))
+    counts = torch._dynamo.utils.counters["stats"]["calls_captured"]
+    compiled(images)["embeds"].sum().backward()
+    assert torch._dynamo.utils.counters["stats"]["calls_captured"] > counts  # dynamo really traced the forward
+    plain(images)["embeds"].sum().backward()
+    for (name, a), b in zip(compiled.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)

@@ -35,7 +35,7 @@ LOG_PANELS = frozenset({LR})
 _BASE_FAMILIES = {
     "e_recall": RECALL, "c_recall": RECALL, "recall": RECALL,
     "nmi": CLUSTERING, "f1": CLUSTERING,
-    "mAP_R": MAP, "mAP_1000": MAP, "mAP_lim": MAP, "mAP_c": MAP, "r_precision": MAP,
+    "mAP_R": MAP, "mAP_1000": MAP, "mAP_lim": MAP, "mAP_c": MAP, "r_precision": MAP, "mARP": MAP,
     "dists": DISTANCES,
     "rho_spectrum": SPECTRUM,
     "norm_auroc": UNCERTAINTY, "norm_recall_spearman": UNCERTAINTY,
