@@ -3,7 +3,7 @@
 # without and with D&C, 3 seeds each. D&C: 4 clusters from the start (flat: the 8-epoch run is too short for top_bot's
 # 1 -> 2 -> 4 doubling every 2 epochs), re-clustered every 2 epochs through epoch 6, then 2 epochs of the full
 # embedding on the whole set; the TPAMI SOP command's mask settings (lambda 0.01, mask lr x100, mask wd x1).
-# Then: .venv/bin/python scripts/aggregate.py <save_path>
+# Then: .venv/bin/python scripts/aggregate.py <save_path> --epoch last
 #   bash scripts/dnc_emoji.sh [save_path]   (default: runs/dnc_emoji)
 set -euo pipefail
 cd "$(dirname "$0")/.."

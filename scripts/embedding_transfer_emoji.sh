@@ -4,7 +4,7 @@
 # then a 64-d efficientnet_lite0 student trained from labels with the default job (plain) or from the teacher with the
 # relaxed contrastive loss on two views per image, 3 seeds each. Both students are L2-normalised (the paper's are not)
 # so that both are evaluated alike.
-# Then: .venv/bin/python scripts/aggregate.py <save_path>
+# Then: .venv/bin/python scripts/aggregate.py <save_path> --epoch last
 #   bash scripts/embedding_transfer_emoji.sh [save_path]   (default: runs/embedding_transfer)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Language guidance on the emoji default (README, "Language guidance"): multisimilarity alone, with pseudo-label
 # guidance and with expert guidance (the emoji short names), 3 seeds each, the default job's other settings.
-# Then: .venv/bin/python scripts/aggregate.py <save_path>
+# Then: .venv/bin/python scripts/aggregate.py <save_path> --epoch last
 #   bash scripts/language_guidance_emoji.sh [save_path]   (default: runs/language_guidance)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -3,7 +3,7 @@
 # the default job's other settings (efficientnet_lite0_frozen without _normalize, 8 epochs, lr 2e-4). The paper's
 # learning-rate multipliers are scaled by 1e-5 / 2e-4 (its base lr over ours), and T starts at 0.1: at the paper's
 # 0.003 the 8 epochs moved test recall@1 less in a trial.
-# Then: .venv/bin/python scripts/aggregate.py <save_path> --metrics c_recall@1 e_recall@1 mAP_R c_norm_auroc
+# Then: .venv/bin/python scripts/aggregate.py <save_path> --epoch last --metrics c_recall@1 e_recall@1 mAP_R c_norm_auroc
 #   bash scripts/proxyvmf_emoji.sh [save_path]   (default: runs/proxyvmf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
