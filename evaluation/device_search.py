@@ -84,28 +84,34 @@ def nearest_neighbours(queries, gallery, k, inner_product=False, self_index=None
 
 
 def hit_ranks(queries, query_labels, gallery, gallery_labels, depth, self_index=None, inner_product=False,
-              memory_bytes=DEFAULT_MEMORY_MB * 2**20):
+              neighbours=0, memory_bytes=DEFAULT_MEMORY_MB * 2**20):
     """knn.hit_ranks on tensors: (query, rank), int64 numpy [H] each, for every relevant gallery item ranked within
-    the first `depth` places of a query's ranking; sorted by query, then rank.
+    the first `depth` places of a query's ranking; sorted by query, then rank. With neighbours > 0,
+    (query, rank, first): first, int64 numpy [Q, min(neighbours, depth)], each query's first ranked gallery
+    indices, best first (the neighbours the search found anyway).
 
     queries: float32 [Q, D], gallery: float32 [G, D], tensors on one device; labels: int64 numpy [Q] and [G];
     self_index: None (query/gallery) or int64 numpy [Q] (same-set: each query's own gallery index, neither ranked
     nor relevant). depth is capped at the number of candidates.
     """
     depth = min(depth, len(gallery) - (self_index is not None))
+    listed = max(0, min(neighbours, depth))
     if depth <= 0 or len(queries) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return empty + (np.zeros((len(queries), listed), np.int64),) if neighbours > 0 else empty
     device = gallery.device
     query_labels = torch.from_numpy(query_labels).to(device)
     gallery_labels = torch.from_numpy(gallery_labels).to(device)
     own = None if self_index is None else torch.from_numpy(self_index).to(device)
-    hit_queries, ranks = [], []
-    for start, neighbours in _ranked_blocks(queries, gallery, depth, inner_product, own, memory_bytes):
-        is_hit = gallery_labels[neighbours] == query_labels[start:start + len(neighbours), None]
+    hit_queries, ranks, first = [], [], []
+    for start, ranked in _ranked_blocks(queries, gallery, depth, inner_product, own, memory_bytes):
+        is_hit = gallery_labels[ranked] == query_labels[start:start + len(ranked), None]
         row, place = torch.nonzero(is_hit, as_tuple=True)  # row-major: sorted by query, then rank
         hit_queries.append(row + start)
         ranks.append(place + 1)
-    return torch.cat(hit_queries).cpu().numpy(), torch.cat(ranks).cpu().numpy()
+        first.append(ranked[:, :listed])
+    found = torch.cat(hit_queries).cpu().numpy(), torch.cat(ranks).cpu().numpy()
+    return found + (torch.cat(first).cpu().numpy(),) if neighbours > 0 else found
 
 
 def _ranked_blocks(queries, gallery, k, inner_product, self_index, memory_bytes):

@@ -15,19 +15,22 @@ the same order, with those queries' embeddings exactly as passed in: in same-set
 set, in query/gallery evaluation the query rows; not normalised, whatever the space, and not rescaled (below).
 When no query has a relevant item, every retrieval and ranked-embedding metric is NaN.
 
-Every metric here is invariant to scaling all embeddings by one factor (ranks, k-means assignments, cosine
-distances, the normalised spectrum), so embeddings whose entries are huge or tiny are first scaled by a power of two,
-which is exact in floating point, so that float32 squared distances neither overflow nor underflow. Non-finite
-embeddings are refused. The search depth is the largest window any
-requested retrieval or ranked-embedding metric reads (recall k, R, class size, 1000, 1 for norm_auroc, ...), so one
-search per space serves them all.
+Ranks, k-means assignments, cosine distances and the normalised spectrum are invariant to scaling all embeddings by
+one factor, so embeddings whose entries are huge or tiny are first scaled by a power of two, which is exact in
+floating point, so that float32 squared distances neither overflow nor underflow. What is not invariant is read
+from the embeddings as given: the ranked-embedding metrics' query embeddings, and RankedHits.distances, which a
+search metric that declares needs_distances (logl@k) gets: each query's distances to its first window() ranked
+gallery items, found by the same search and measured in float64 by knn.neighbour_distances on both paths.
+Non-finite embeddings are refused. The search depth is the largest window any requested retrieval or
+ranked-embedding metric reads (recall k, R, class size, 1000, 1 for norm_auroc, ...), so one search per space
+serves them all.
 
 Two paths, one result: by default (device None) the embeddings are numpy arrays on the host, searched by
 knn.hit_ranks and clustered by Faiss. With a torch device (--evaluate_on_gpu) they are float32 tensors there, taken
 as given when they already are (embed(on_device=True)), searched by device_search.hit_ranks in blocks of at most
 memory_mb and clustered by kmeans.kmeans_assign_torch; the spectrum is computed there too. Both rank by the same
 scores with the same tie rule (see device_search.py for what is equal); only metrics defined on host arrays
-(dists, ranked-embedding metrics) get a host copy of the embeddings, after the search.
+(dists, ranked-embedding metrics, neighbour distances) get a host copy of the embeddings, after the search.
 """
 import logging
 import time
@@ -39,7 +42,7 @@ import torch
 from evaluation import device_search
 from evaluation.device_search import DEFAULT_MEMORY_MB
 from evaluation.kmeans import kmeans_assign, kmeans_assign_torch
-from evaluation.knn import hit_ranks
+from evaluation.knn import hit_ranks, neighbour_distances
 from evaluation.spectrum import singular_values
 from metrics import build_metric
 from metrics.base import (SPACES, ClusteringMetric, EmbeddingMetric, RankedEmbeddingMetric, RankedHits,
@@ -73,7 +76,7 @@ def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=No
                 f"{gallery_embeddings.shape[1]}."
             )
 
-    given_queries = query_embeddings  # what ranked-embedding metrics see: not rescaled
+    given = query_embeddings, gallery_embeddings  # what ranked-embedding metrics and distances see: not rescaled
     query_embeddings, gallery_embeddings = _rescaled(query_embeddings, None if same_set else gallery_embeddings,
                                                      path)
     if same_set:
@@ -83,7 +86,7 @@ def evaluate(metric_names, query_embeddings, query_labels, gallery_embeddings=No
     searched = _of_kind(metrics, SearchMetric)
     if searched:
         results.update(_searched(searched, query_embeddings, query_labels, gallery_embeddings, gallery_labels,
-                                 same_set, given_queries, path))
+                                 same_set, given, path))
     if len(results) < len(metrics):
         if same_set:
             embeddings, labels = query_embeddings, query_labels
@@ -236,9 +239,9 @@ def _n_relevant(query_labels, gallery_labels, same_set):
     return n - 1 if same_set else n
 
 
-def _searched(metrics, query_embeddings, query_labels, gallery_embeddings, gallery_labels, same_set, given_queries,
-              path):
-    """Retrieval and ranked-embedding metrics: one kNN search per space over the queries with a relevant item."""
+def _searched(metrics, query_embeddings, query_labels, gallery_embeddings, gallery_labels, same_set, given, path):
+    """Retrieval and ranked-embedding metrics: one kNN search per space over the queries with a relevant item.
+    given: the (query, gallery) embeddings as passed in, before any rescaling."""
     _warn_saturated(metrics, len(gallery_labels) - same_set)
     n_relevant = _n_relevant(query_labels, gallery_labels, same_set)
     valid = np.flatnonzero(n_relevant > 0)
@@ -256,25 +259,37 @@ def _searched(metrics, query_embeddings, query_labels, gallery_embeddings, galle
     n_class = n_relevant + same_set
     results = {}
     for space, group in _by_space(metrics).items():
-        depth = max(metric.window(int(n_relevant.max()), int(n_class.max())) for metric in group.values())
+        windows = {name: metric.window(int(n_relevant.max()), int(n_class.max())) for name, metric in group.items()}
+        depth = max(windows.values())
+        listed = max((windows[name] for name, metric in group.items() if metric.needs_distances), default=0)
         gallery = path.space(space, gallery_embeddings)
         queries = gallery if same_set else path.space(space, query_embeddings)
         if len(valid) < len(queries):
             queries = path.rows(queries, valid)
         started = time.perf_counter()
-        query, rank = path.hit_ranks(
+        # The neighbour list is asked for only when a metric reads distances.
+        found = path.hit_ranks(
             queries, query_labels[valid], gallery, gallery_labels, depth,
             self_index=valid if same_set else None, inner_product=space == "cosine",
+            **({"neighbours": listed} if listed else {}),
         )
+        query, rank = found[:2]
         logger.debug("%s kNN search of %d queries, depth %d: %.2f s", space, len(valid), depth,
                      time.perf_counter() - started)
+        distances = None
+        if listed:
+            # Measured on the embeddings as given, so that a rescaling does not change them (same on both paths).
+            given_queries = path.host(given[0])
+            distances = neighbour_distances(given_queries[valid], given_queries if same_set else path.host(given[1]),
+                                            found[2], cosine=space == "cosine")
         first_of_query = np.searchsorted(query, query)  # hits come sorted by query, then rank
-        hits = RankedHits(n_relevant, n_class, query, rank, np.arange(1, len(query) + 1) - first_of_query, depth)
+        hits = RankedHits(n_relevant, n_class, query, rank, np.arange(1, len(query) + 1) - first_of_query, depth,
+                          distances)
         for name, metric in group.items():
             if isinstance(metric, RetrievalMetric):
                 results[name] = metric.per_query(hits).mean()
             elif isinstance(metric, RankedEmbeddingMetric):
-                results[name] = metric.compute(hits, _read_only(path.host(given_queries), valid), query_labels[valid])
+                results[name] = metric.compute(hits, _read_only(path.host(given[0]), valid), query_labels[valid])
             else:
                 raise TypeError(f"{name}: a SearchMetric must be a RetrievalMetric or a RankedEmbeddingMetric.")
     return results

@@ -1,5 +1,6 @@
 """Exact ranks of every query's relevant gallery items within its first `depth` neighbours: one chunked
-similarity product per search, serving every retrieval metric; gallery indices are never sorted or top-k-selected.
+similarity product per search, serving every retrieval metric; the ranks are counted, not found by sorting or
+top-k-selecting gallery indices.
 
 Ranking score, larger = nearer: Euclidean: 2 <q, g> - |g|^2 (= |q|^2 - |q - g|^2; the query's own norm is the
 same for every gallery item and left out); inner product (cosine similarity on normalised embeddings): <q, g>.
@@ -12,10 +13,13 @@ the query stays among its neighbours.
 Per chunk of queries (see _Scorer): the [rows, G] scores, and the depth + 1 largest scores of each row, sorted.
 The scores of each query's relevant items are gathered (from its class's member list); an item's rank is 1 + the
 number of those top scores above its own, and the few items whose score another item shares get the count of
-equal scores at lower indices from their row. Memory: the gallery plus one reused [rows, G] block, rows chosen
-so that it fits CHUNK_BYTES (on a GPU a quarter of the free memory); no [Q, G] matrix is ever held. Scores are
-float32: items whose distances differ by less than float32 rounding (about 1e-7 relative) may be ordered
-differently from an exact computation, or from another float32 implementation such as Faiss's.
+equal scores at lower indices from their row. Only when asked (a metric that reads its neighbours' distances),
+the first n neighbours of each row are listed too: the items scoring at least the n-th largest top score, sorted
+by score and index; neighbour_distances then measures them in float64. Memory: the gallery plus one reused
+[rows, G] block, rows chosen so that it fits CHUNK_BYTES (on a GPU a quarter of the free memory); no [Q, G]
+matrix is ever held. Scores are float32: items whose distances differ by less than float32 rounding (about 1e-7
+relative) may be ordered differently from an exact computation, or from another float32 implementation such as
+Faiss's.
 """
 from concurrent.futures import ThreadPoolExecutor
 
@@ -56,9 +60,12 @@ class ClassMembers:
         return members, is_member
 
 
-def hit_ranks(queries, query_labels, gallery, gallery_labels, depth, self_index=None, inner_product=False):
+def hit_ranks(queries, query_labels, gallery, gallery_labels, depth, self_index=None, inner_product=False,
+              neighbours=0):
     """(query, rank), int64 [H] each: for every relevant gallery item ranked within the first `depth` places of a
     query's ranking, the query's position in `queries` and the item's 1-based rank; sorted by query, then rank.
+    With neighbours > 0, (query, rank, first): first, int64 [Q, n], lists each query's first
+    n = min(neighbours, depth) ranked gallery indices, best first, by the same ranking and tie rule.
 
     queries: float32 [Q, D], gallery: float32 [G, D], both C-contiguous; every query's class must occur in the
     gallery. self_index: None (query/gallery: nothing is excluded), or int64 [Q], each query's own gallery index
@@ -66,11 +73,13 @@ def hit_ranks(queries, query_labels, gallery, gallery_labels, depth, self_index=
     """
     device = search_device()
     depth = min(depth, len(gallery) - (self_index is not None))
+    listed = max(0, min(neighbours, depth))
     if depth <= 0 or len(queries) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        empty = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return empty + (np.zeros((len(queries), listed), np.int64),) if neighbours > 0 else empty
     members = ClassMembers(gallery_labels)
     rows = rows_per_chunk(len(queries), len(gallery), device)
-    keys = []
+    keys, first = [], []
     with _Scorer(gallery, inner_product, rows, min(depth + 1, len(gallery)), device) as score:
         for start in range(0, len(queries), rows):
             stop = min(start + rows, len(queries))
@@ -84,8 +93,46 @@ def hit_ranks(queries, query_labels, gallery, gallery_labels, depth, self_index=
             row, place = torch.nonzero(rank <= depth, as_tuple=True)
             # One sortable key per hit: query position, then rank.
             keys.append(((row + start) * (depth + 1) + rank[row, place] - 1).cpu().numpy())
+            if listed:
+                first.append(_first_ranked(scores, top, listed).cpu().numpy())
     keys = np.sort(np.concatenate(keys))
-    return keys // (depth + 1), keys % (depth + 1) + 1
+    found = keys // (depth + 1), keys % (depth + 1) + 1
+    return found + (np.concatenate(first),) if neighbours > 0 else found
+
+
+def _first_ranked(scores, top, n):
+    """int64 [rows, n]: each row's n best-ranked gallery indices, best first, ties to the lower index. Only items
+    scoring at least the n-th largest score (from `top`, ascending) can be among them: these are ordered by
+    score, then index, and the first n kept."""
+    row, item = torch.nonzero(scores >= top[:, top.shape[1] - n, None], as_tuple=True)  # by row, then index
+    # Two stable sorts: by score (descending; + 0.0 makes -0.0 equal to +0.0), then by row.
+    order = torch.sort(scores[row, item] + 0.0, descending=True, stable=True).indices
+    order = order[torch.sort(row[order], stable=True).indices]
+    row, item = row[order], item[order]
+    place = torch.arange(len(row), device=row.device) - torch.searchsorted(row, row)
+    return item[place < n].view(-1, n)
+
+
+def neighbour_distances(queries, gallery, neighbours, cosine):
+    """float64 [Q, n]: the distance of queries[q] to gallery[neighbours[q, i]], computed in float64 from the
+    float32 embeddings as given: Euclidean (from the differences, so near neighbours of long embeddings lose
+    nothing to cancellation), or with cosine, 1 - cosine similarity (a zero embedding has similarity 0).
+    queries: [Q, D], gallery: [G, D] numpy arrays; neighbours: int64 [Q, n]. Works on float64 blocks of at most
+    CHUNK_BYTES, so no float64 copy of either set is made."""
+    distances = np.empty(neighbours.shape)
+    rows = max(1, CHUNK_BYTES // (8 * max(1, neighbours.shape[1] * queries.shape[1])))
+    for start in range(0, len(queries), rows):
+        block = queries[start:start + rows].astype(np.float64)
+        near = gallery[neighbours[start:start + rows]].astype(np.float64)
+        if cosine:
+            norms = np.linalg.norm(block, axis=1)[:, None] * np.linalg.norm(near, axis=2)
+            products = np.einsum("qd,qkd->qk", block, near)
+            cosines = np.divide(products, norms, out=np.zeros_like(products), where=norms > 0)
+            distances[start:start + rows] = 1 - cosines
+        else:
+            near -= block[:, None]
+            distances[start:start + rows] = np.sqrt(np.einsum("qkd,qkd->qk", near, near))
+    return distances
 
 
 class _Scorer:

@@ -56,6 +56,12 @@ class RankedHits:
     A query's gallery is ranked by distance (ties broken by lower gallery index; in same-set evaluation the query
     itself is not in its own ranking). Only hits ranked within the first `depth` places are listed, sorted by
     query and then rank; `depth` is at least every requested metric's window (capped at the gallery size).
+
+    `distances` is filled only when a metric of the space declares needs_distances (it costs a [Q, n] array and
+    a pass over the neighbours' embeddings): row q holds query q's distances to its first n ranked gallery items,
+    in rank order, n = the largest window() of those metrics capped at the candidates. They are computed in
+    float64 from the embeddings exactly as handed to evaluate() (not rescaled): the Euclidean distance in the
+    "euclidean" space, 1 - cosine similarity in the "cosine" space (a zero embedding has similarity 0).
     """
 
     n_relevant: np.ndarray  # int64 [Q]: R, the gallery items of the query's class (the query itself not counted)
@@ -65,6 +71,7 @@ class RankedHits:
     rank: np.ndarray  # int64 [H]: the hit's 1-based rank in its query's ranking
     ordinal: np.ndarray  # int64 [H]: 1-based position among its query's hits (hits at ranks <= rank)
     depth: int
+    distances: np.ndarray = None  # float64 [Q, n], or None (see above)
 
     @property
     def n_queries(self):
@@ -93,6 +100,9 @@ class SearchMetric(Metric):
     """A metric that reads the RankedHits of its space. evaluation/ runs one kNN search per space for all of them,
     as deep as the largest window() requested, over the queries that have at least one relevant gallery item
     (n_relevant > 0); the others are left out (and counted in the log)."""
+
+    # True: the metric reads RankedHits.distances, up to its window(); the search lists the neighbours only then.
+    needs_distances = False
 
     def window(self, max_relevant, max_class):
         """How many ranks this metric reads, given the largest n_relevant and n_class of any query."""

@@ -252,10 +252,10 @@ def test_parse_metric_name():
 @pytest.mark.parametrize(
     "name, expected",
     [
-        ("recall@1", "Valid metrics: c_f1, c_mAP_1000, c_mAP_R, c_mAP_c, c_mAP_lim, c_mARP, c_nmi, c_norm_auroc, "
-                     "c_norm_recall_spearman, c_r_precision, c_recall@<k>, dists@<intra|inter|intra_over_inter>, "
-                     "e_recall@<k>, f1, mAP_1000, mAP_R, mAP_c, mAP_lim, mARP, nmi, norm_auroc, norm_recall_spearman, "
-                     "r_precision, rho_spectrum@<nonzero int>."),
+        ("recall@1", "Valid metrics: c_f1, c_logl@<k>, c_mAP_1000, c_mAP_R, c_mAP_c, c_mAP_lim, c_mARP, c_nmi, "
+                     "c_norm_auroc, c_norm_recall_spearman, c_r_precision, c_recall@<k>, "
+                     "dists@<intra|inter|intra_over_inter>, e_recall@<k>, f1, logl@<k>, mAP_1000, mAP_R, mAP_c, "
+                     "mAP_lim, mARP, nmi, norm_auroc, norm_recall_spearman, r_precision, rho_spectrum@<nonzero int>."),
         ("@1", "Valid metrics:"),
         ("", "Valid metrics:"),
         ("e_recall", "needs a positive integer parameter: e_recall@<k>"),

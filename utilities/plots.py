@@ -17,7 +17,7 @@ Panels, in this order (empty ones are left out):
   MAP            mAP_R, mAP_1000, mAP_lim, mAP_c, r_precision and their c_ variants
   distances      dists@intra, dists@inter, dists@intra_over_inter
   spectrum       rho_spectrum@k
-  uncertainty    norm_auroc, c_norm_auroc
+  uncertainty    norm_auroc, norm_recall_spearman, logl@k and their c_ variants
   other          anything else
 
 matplotlib is imported inside the functions that draw (Agg canvas, no pyplot state), so importing this module is
@@ -38,7 +38,7 @@ _BASE_FAMILIES = {
     "mAP_R": MAP, "mAP_1000": MAP, "mAP_lim": MAP, "mAP_c": MAP, "r_precision": MAP, "mARP": MAP,
     "dists": DISTANCES,
     "rho_spectrum": SPECTRUM,
-    "norm_auroc": UNCERTAINTY, "norm_recall_spearman": UNCERTAINTY,
+    "norm_auroc": UNCERTAINTY, "norm_recall_spearman": UNCERTAINTY, "logl": UNCERTAINTY,
 }
 _PREFIX_FAMILIES = ((re.compile(r"^loss(_.+)?$"), LOSS),
                     (re.compile(r"^lr(_.+)?$"), LR),
