@@ -6,8 +6,9 @@ which validates it. A `c_` prefix names the same metric computed with cosine sim
 embeddings) instead of Euclidean distance, where the family offers it.
 
 Metric families come in kinds that say which shared computation they consume (see metrics/base.py):
-  - RetrievalMetric: per-query values from the ranks of the query's relevant gallery items; evaluation/ runs one
-    kNN search per embedding space for all of them;
+  - RetrievalMetric: per-query values from the ranks of the query's relevant gallery items (and, when the family
+    declares needs_distances, the distances to its first window() neighbours: logl@k); evaluation/ runs one kNN
+    search per embedding space for all of them;
   - RankedEmbeddingMetric: one value, with its own aggregation, from those same ranks (the same search) and the
     query embeddings as given (norm_auroc: does the embedding norm predict recall@1?);
   - ClusteringMetric: a value from (labels, k-means assignment); evaluation/ runs one k-means per space;
