@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh test
 .venv/bin/python scripts/prepare_emoji.py  # the real embedded dataset, checked by the tests
-.venv/bin/python -m pytest tests "$@"
+.venv/bin/python -m pytest tests --durations=15 "$@"
