@@ -31,8 +31,12 @@ class ArcFaceLoss(Criterion):
         group.add_argument("--loss_arcface_angular_margin", default=0.5, type=nonnegative_float,
                            help="Angular margin m in radians.")
         group.add_argument("--loss_arcface_feature_scale", default=16.0, type=positive_float, help="Logit scale s.")
-        group.add_argument("--loss_arcface_lrmulti", default=50.0, type=positive_float,
-                           help="Learning-rate multiplier for the class weights (Roth: 5e-4 at base lr 1e-5).")
+        lr = group.add_mutually_exclusive_group()
+        lr.add_argument("--loss_arcface_lrmulti", default=50.0, type=positive_float,
+                        help="Learning-rate multiplier for the class weights (Roth: 5e-4 at base lr 1e-5).")
+        lr.add_argument("--loss_arcface_lr", default=None, type=positive_float,
+                        help="Roth's flag: the class weights' learning rate itself; sets --loss_arcface_lrmulti to "
+                             "this / --lr.")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):
         super().__init__(batchminer)

@@ -23,8 +23,12 @@ class NormalizedSoftmaxLoss(Criterion):
     def add_arguments(group):
         group.add_argument("--loss_softmax_temperature", default=0.05, type=positive_float,
                            help="Softmax temperature T.")
-        group.add_argument("--loss_softmax_lrmulti", default=1.0, type=positive_float,
-                           help="Learning-rate multiplier for the class weights (Roth: 1e-5 at base lr 1e-5).")
+        lr = group.add_mutually_exclusive_group()
+        lr.add_argument("--loss_softmax_lrmulti", default=1.0, type=positive_float,
+                        help="Learning-rate multiplier for the class weights (Roth: 1e-5 at base lr 1e-5).")
+        lr.add_argument("--loss_softmax_lr", default=None, type=positive_float,
+                        help="Roth's flag: the class weights' learning rate itself; sets --loss_softmax_lrmulti to "
+                             "this / --lr.")
 
     def __init__(self, opt, num_classes, embed_dim, batchminer=None):
         super().__init__(batchminer)

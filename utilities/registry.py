@@ -28,15 +28,19 @@ class StaticComponent:
     path: str
     add_arguments: "ast.FunctionDef | None"
     literals: dict = dataclasses.field(default_factory=dict)  # the class's literal attributes named in LITERALS
+    # add_arguments compiled once: compiling it for every parser built took most of the time of a parse.
+    _function: object = dataclasses.field(default=None, repr=False, compare=False)
 
     def flags(self, group):
         """Run the component's add_arguments on `group` without importing its module."""
         if self.add_arguments is None:
             return
-        namespace = dict(_module_namespace(self.path))
-        _define(self.add_arguments, namespace, self.path)
+        if self._function is None:
+            namespace = dict(_module_namespace(self.path))
+            _define(self.add_arguments, namespace, self.path)
+            self._function = namespace[self.add_arguments.name]
         try:
-            namespace[self.add_arguments.name](group)
+            self._function(group)
         except NameError as error:
             raise RuntimeError(
                 f"{self.path}: add_arguments of '{self.name}' uses a name that is unavailable when flags are read "
