@@ -54,7 +54,7 @@ class Emoji(DiskDataset):
     # Native 64x64 icons: a 64 px crop keeps the default run fast on CPU, and gentle crops keep the icon visible.
     default_crop_size = 64
     # Sized so that `python main.py` finishes within 10 minutes on 2 CPU cores (see the README's measurements).
-    recommended_options = {"n_epochs": 8, "lr": 2e-4}
+    recommended_options = {"n_epochs": 8, "lr": 2e-4, "channels_last": True}
     train_crop_scale = (0.5, 1.0)
 
     def layout_error(self, problem):

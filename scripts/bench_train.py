@@ -18,8 +18,9 @@ see the same batches), the same loss (--loss, default multisimilarity) and Adam 
               on its own train_loader() and TrainingSteps (forward, loss, finiteness check, backward, optimiser
               step, hooks, progress bar), with the speed options of the variant. A variant names options the
               framework may or may not have (detected in parameters.build_parser(); a missing one is skipped and
-              said so): plain (none), amp (--amp, with --amp's dtype where the framework takes one), channels_last,
-              compile, all (every one present).
+              said so): plain (none; one that the dataset switches on by default, as emoji does channels_last, is
+              switched off), amp (--amp, with --amp's dtype where the framework takes one), channels_last, compile,
+              all (every one present).
 Each loop runs --warmup steps (excluded: worker start-up, first-call allocations, compilation) then --steps timed
 steps; a loop that reaches the end of the sampler's epoch starts the loader again, as the next epoch would. The
 timed window runs from the request for the first timed batch to the request for the batch after the last one (on
@@ -65,6 +66,8 @@ DEFAULTS = {
 FALLBACK = {"cpu": (0, 16, 1, 4), "cuda": (0, 112, 10, 20)}
 SPEED_OPTIONS = ("amp", "channels_last", "compile")
 VARIANTS = ("plain", *SPEED_OPTIONS, "all")
+OFF_FORMS = {flag for action in parameters.build_parser()._actions for flag in action.option_strings
+             if flag.startswith("--no_")}
 
 
 class TimedBatches:
@@ -120,20 +123,22 @@ def table_row(config, loop, options, results, ratios):
 
 
 def framework_options(args, arch, crop, batch, save_path, extra=()):
+    # Speed options that a dataset switches on by default (emoji: channels_last) are off unless the variant names them.
+    off = [f"--no_{name}" for name in SPEED_OPTIONS if f"--no_{name}" in OFF_FORMS and f"--{name}" not in extra]
     return parameters.parse_args(
         ["--dataset", args.dataset, "--source_path", args.source_path, "--save_path", save_path, "--arch", arch,
          "--crop_size", str(crop), "--bs", str(batch), "--num_workers", str(args.workers), "--loss", args.loss,
-         "--not_pretrained", *extra])
+         "--not_pretrained", *off, *extra])
 
 
 def speed_flags(args):
     """{option: its command-line flags} for each speed option the framework has."""
-    defaults = vars(parameters.build_parser().parse_args([]))
+    actions = {action.dest: action for action in parameters.build_parser()._actions}
     flags = {}
     for name in SPEED_OPTIONS:
-        if name in defaults:
+        if name in actions:
             # A switch takes no value; an --amp that takes one is given the dtype asked for.
-            flags[name] = [f"--{name}"] if isinstance(defaults[name], bool) else [f"--{name}", args.amp]
+            flags[name] = [f"--{name}"] if actions[name].nargs == 0 else [f"--{name}", args.amp]
     return flags
 
 

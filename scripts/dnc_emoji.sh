@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 save=${1:-runs/dnc_emoji}
 for seed in 0 1 2; do
-  common=(--seed "$seed" --no_train_metrics --save_path "$save")
+  common=(--seed "$seed" --no_train_metrics --no_channels_last --save_path "$save")
   .venv/bin/python main.py "${common[@]}" --group ms_baseline
   .venv/bin/python main.py "${common[@]}" --group ms_dnc4 --dnc_nb_clusters 4 --dnc_hierarchy flat \
     --dnc_mod_epoch 2 --dnc_force_full_embedding_epoch 6 --dnc_masking_lambda 0.01 --dnc_mask_lr_mult 100 \

@@ -9,10 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 save=${1:-runs/embedding_transfer}
-.venv/bin/python main.py --seed 0 --no_train_metrics --save_path "$save" --group teacher_ms512 --embed_dim 512
+.venv/bin/python main.py --seed 0 --no_train_metrics --no_channels_last --save_path "$save" --group teacher_ms512 --embed_dim 512
 teacher=$save/emoji/teacher_ms512_s0
 for seed in 0 1 2; do
-  common=(--seed "$seed" --no_train_metrics --save_path "$save" --arch efficientnet_lite0_frozen_normalize --embed_dim 64)
+  common=(--seed "$seed" --no_train_metrics --no_channels_last --save_path "$save" --arch efficientnet_lite0_frozen_normalize --embed_dim 64)
   .venv/bin/python main.py "${common[@]}" --group student64_ms
   .venv/bin/python main.py "${common[@]}" --group student64_relaxed --loss relaxed_contrastive --views 2 \
     --teacher "$teacher"

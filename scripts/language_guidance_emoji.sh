@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 save=${1:-runs/language_guidance}
 for seed in 0 1 2; do
-  common=(--seed "$seed" --no_train_metrics --save_path "$save")
+  common=(--seed "$seed" --no_train_metrics --no_channels_last --save_path "$save")
   .venv/bin/python main.py "${common[@]}" --group ms_baseline
   .venv/bin/python main.py "${common[@]}" --group ms_pseudolang --language_distill_w 7.5 --language_pseudoclass
   .venv/bin/python main.py "${common[@]}" --group ms_expertlang --language_distill_w 7.5

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 save=${1:-runs/proxyvmf}
 for seed in 0 1 2; do
-  common=(--seed "$seed" --no_train_metrics --save_path "$save" --loss proxyvmf_panc --loss_proxyvmf_proxylrmulti 250
+  common=(--seed "$seed" --no_train_metrics --no_channels_last --save_path "$save" --loss proxyvmf_panc --loss_proxyvmf_proxylrmulti 250
           --loss_proxyvmf_conclrmulti 375 --loss_proxyvmf_templrmulti 10 --loss_proxyvmf_concentration 9
           --loss_proxyvmf_temp 0.1 --loss_proxyvmf_n_samples 5 --loss_proxyvmf_guidance_w 0.3
           --loss_proxyvmf_init_norm_multiplier 12)

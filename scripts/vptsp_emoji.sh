@@ -12,4 +12,4 @@ save=${1:-runs/vptsp_emoji}
 shift || true
 .venv/bin/python main.py --config configs/vptsp_cub200_vit_small.yaml --dataset emoji \
   --arch vit_small_patch16_224_normalize --not_pretrained --crop_size 64 --bs 32 --n_epochs 4 \
-  --lr_cosine_length 4 --save_path "$save" --group vptsp_vit_s_random "$@"
+  --lr_cosine_length 4 --no_channels_last --save_path "$save" --group vptsp_vit_s_random "$@"

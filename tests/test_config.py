@@ -296,3 +296,22 @@ def test_amp_takes_a_dtype_and_true_in_a_recipe_or_an_old_run_means_fp16(tmp_pat
     assert "invalid choice: 'fp8'" in refusal("--config", recipe(tmp_path, "amp: fp8\n", name="bad.yaml"))
     assert [parameters.amp_dtype(v) for v in (True, False, None, "fp16", "bf16")] == [
         "fp16", None, None, "fp16", "bf16"]
+
+
+@pytest.mark.parametrize("argv, recipe_text, expected", [
+    ([], None, True),  # emoji switches channels_last on by default
+    (["--no_channels_last"], None, False),
+    (["--dataset", "cub200"], None, False),
+    (["--dataset", "cub200", "--channels_last"], None, True),
+    ([], "channels_last: false\n", False),  # an explicit false beats the dataset's default
+    (["--dataset", "cub200"], "channels_last: true\n", True),
+    (["--channels_last"], "channels_last: false\n", True),  # the command line wins
+])
+def test_a_switch_with_a_dataset_default_can_be_set_either_way(tmp_path, argv, recipe_text, expected):
+    if recipe_text is not None:
+        argv = [*argv, "--config", recipe(tmp_path, recipe_text)]
+    assert parameters.parse_args(["--save_path", str(tmp_path), *argv]).channels_last is expected
+
+
+def test_an_on_off_switch_in_a_recipe_takes_only_true_or_false(tmp_path):
+    assert "--channels_last is an on/off flag" in refusal("--config", recipe(tmp_path, "channels_last: 1\n"))

@@ -8,7 +8,7 @@ This module must stay free of heavy imports: the command line is parsed before t
 import argparse
 import math
 
-__all__ = ["finite_float", "positive_float", "nonnegative_float", "fraction", "probability", "positive_int",
+__all__ = ["OnOff", "finite_float", "positive_float", "nonnegative_float", "fraction", "probability", "positive_int",
            "nonnegative_int", "positive_int_or_minus_one", "positive_float_or_minus_one"]
 
 
@@ -45,3 +45,16 @@ positive_int_or_minus_one = _checked(int, lambda v: v > 0 or v == -1, "an intege
                                      "positive_int_or_minus_one")
 positive_float_or_minus_one = _checked(float, lambda v: v > 0 or v == -1, "a number > 0, or -1",
                                        "positive_float_or_minus_one")
+
+
+class OnOff(argparse.Action):
+    """A switch with an explicit off form, `--name` / `--no_name`, for options whose default depends on something
+    else (the dataset): unset stays None until that default is filled in, and either form overrides it."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        name = option_strings[0][2:]
+        self.on, self.off = f"--{name}", f"--no_{name}"
+        super().__init__([self.on, self.off], dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, option_string == self.on)

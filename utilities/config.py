@@ -24,6 +24,7 @@ import argparse
 import difflib
 import logging
 
+from utilities.argtypes import OnOff
 from utilities.errors import ConfigError
 from utilities.recipe_sources import SOURCES
 
@@ -188,6 +189,10 @@ def _unknown_message(key, name, names):
 
 def _flag_argv(action, value, where):
     """The command-line words that give `value` to `action`: the same argparse action then converts and checks it."""
+    if isinstance(action, OnOff):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {action.on} is an on/off flag; give true or false, got {value!r}.")
+        return [action.on if value else action.off]
     flag = max(action.option_strings, key=len)
     if action.nargs == 0:  # store_true / store_false
         if not isinstance(value, bool) or not isinstance(action.const, bool):
