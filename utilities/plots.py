@@ -151,7 +151,10 @@ def build_figure(rows, title):
     for ax in axes[len(layout):]:
         fig.delaxes(ax)
     fig.suptitle(title)
-    fig.tight_layout()
+    # Fixed margins in inches: tight_layout measures every text's extent and took half of each plot's time.
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=0.55 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.7 / height,
+                        wspace=0.7 / (_PANEL_INCHES[0] - 0.7), hspace=0.8 / (_PANEL_INCHES[1] - 0.8))
     return fig
 
 
