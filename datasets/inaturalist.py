@@ -8,18 +8,33 @@ lists one image per line, its path relative to the dataset folder, e.g.
 the image (`train_val2018/Plantae/7477`); classes are in sorted folder order within each split. The files define
 a class-disjoint split: 325,846 train images of 5,690 species and 136,093 test images of 2,452 species, evaluated
 same-set (every test image queries all the others). Recall@1/4/16/32 as in Smooth-AP.
+
+Source layout: the competition's train_val2018/ (train_val2018.tar.gz) and Smooth-AP's split files, in one folder
+(the files also in its Inat_dataset_splits/) or given apart (`scripts/prepare_dataset.py inaturalist
+train_val2018.tar.gz Inat_dataset_splits/`); linked as train_val2018 and the two split files. Not read in place
+from other folder names: in one folder it is our layout already.
 """
 import posixpath
 
 from datasets import REGISTRY
-from datasets.base import DiskDataset, Split
+from datasets.base import Split
+from datasets.prepare import Part, PreparableDataset, SourceLayout
 
 SPLIT_FILES = {"train": "Inaturalist_train_set1.txt", "test": "Inaturalist_test_set1.txt"}
 SPLITS_SUBFOLDER = "Inat_dataset_splits"
 
+SOURCE_LAYOUTS = (
+    SourceLayout(
+        "iNaturalist 2018 train_val2018/ (train_val2018.tar.gz) with Smooth-AP's split files (Inat_dataset_splits/)",
+        {"images": Part("<supercategory>/<species id>/ image folders", ("train_val2018",), is_dir=True),
+         **{split: Part(f"Smooth-AP's {split} split", (name, f"{SPLITS_SUBFOLDER}/{name}"))
+            for split, name in SPLIT_FILES.items()}},
+        links={"train_val2018": "images", **{name: split for split, name in SPLIT_FILES.items()}}),
+)
+
 
 @REGISTRY.register("inaturalist")
-class INaturalist(DiskDataset):
+class INaturalist(PreparableDataset):
     LAYOUT = (
         "  {root}/train_val2018/<supercategory>/<species id>/<image>.jpg\n"
         "  {root}/Inaturalist_train_set1.txt and {root}/Inaturalist_test_set1.txt (Smooth-AP's split files; also\n"
@@ -27,6 +42,10 @@ class INaturalist(DiskDataset):
         "  'train_val2018/Plantae/7477/3b60c9486db1d2ee875f11a669fbde4a.jpg'; the image's folder is its class."
     )
     recall_ks = (1, 4, 16, 32)
+    SOURCE_LAYOUTS = SOURCE_LAYOUTS
+    OUR_PARTS = ("train_val2018",)
+    RELEASE_SIZES = {"train": (325846, 5690), "test": (136093, 2452)}
+    SPLIT_SOURCES = SPLIT_FILES
 
     def load(self):
         train = self._read_split("train", self._split_file(SPLIT_FILES["train"]))
@@ -37,9 +56,9 @@ class INaturalist(DiskDataset):
         return train, test
 
     def _split_file(self, name):
-        for folder in (self.root, self.root / SPLITS_SUBFOLDER):
-            if (folder / name).is_file():
-                return folder / name
+        for path in (self.path(name), self.path(f"{SPLITS_SUBFOLDER}/{name}")):
+            if path.is_file():
+                return path
         raise self.layout_error(f"{name} is neither in {self.root} nor in {self.root / SPLITS_SUBFOLDER}")
 
     def _read_split(self, split_name, list_path):
@@ -51,7 +70,7 @@ class INaturalist(DiskDataset):
                     f"{list_path} line {number} is not an image path relative to {self.root} inside its class "
                     f"folder: {line!r}"
                 )
-            paths.append(self.root / line)
+            paths.append(self.path(line))
             classes.append(folder)
         if not paths:
             raise self.layout_error(f"{list_path} lists no images")

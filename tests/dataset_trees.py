@@ -3,6 +3,8 @@
 Import as `from tests.dataset_trees import make_cub200, make_opt` (the repository root must be on sys.path, as it
 is under `python -m pytest`). Every `make_<dataset>(root, ...)` writes `<root>/<dataset>/` (so `root` is the
 --source_path), returns that dataset folder, is deterministic for a given `seed` and takes well under a second.
+The `make_<dataset>_release` builders (and make_cars196_devkit) write the releases' and other codebases' layouts
+that scripts/prepare_dataset.py accepts instead (see the end of this file).
 
 The images are learnable: class c (its index in the tree, in label order, train classes before test ones
 except for emoji) is drawn as stripes whose orientation (4 values), colour pair (4 hues) and stripe count
@@ -26,6 +28,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 from PIL import Image
 
 from datasets.emoji import assign_splits
@@ -246,3 +249,128 @@ def corrupt_image(path):
     path = Path(path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+
+
+# --- the datasets as their releases and other codebases lay them out (scripts/prepare_dataset.py) -------------
+# Each `make_<dataset>_release(root, folder=..., ...)` writes <root>/<folder>/ and returns it; same classes, images
+# and splits as the matching make_<dataset> tree (the .mat-based Cars196 forms excepted, see there).
+
+def _move_contents(source, destination):
+    """Move every entry of `source` into `destination` (created), then remove the emptied `source`."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(source.iterdir()):
+        entry.rename(destination / entry.name)
+    source.rmdir()
+
+
+def make_cub200_release(root, folder="CUB_200_2011", **tree):
+    """The official CUB_200_2011 folder: images/<NNN.Bird_N>/ plus images.txt, classes.txt, image_class_labels.txt
+    and train_test_split.txt (every other image of a class marked 1, train)."""
+    dataset = Path(root) / folder
+    images = make_cub200(dataset, **tree) / "images"
+    _move_contents(images, dataset / "images")
+    (dataset / "cub200").rmdir()
+    class_folders = sorted(p.name for p in (dataset / "images").iterdir())
+    entries = [(c + 1, f"{name}/{image.name}", k) for c, name in enumerate(class_folders)
+               for k, image in enumerate(sorted((dataset / "images" / name).iterdir()))]
+    lines = {"images.txt": [f"{i} {path}" for i, (_, path, _) in enumerate(entries, 1)],
+             "image_class_labels.txt": [f"{i} {c}" for i, (c, _, _) in enumerate(entries, 1)],
+             "train_test_split.txt": [f"{i} {1 - k % 2}" for i, (_, _, k) in enumerate(entries, 1)],
+             "classes.txt": [f"{c + 1} {name}" for c, name in enumerate(class_folders)]}
+    for name, file_lines in lines.items():
+        (dataset / name).write_text("\n".join(file_lines) + "\n")
+    return dataset
+
+
+def cars_class_names(n_classes):
+    """Class names in annotation order (not sorted order); class 2 has the slash of 'Ram C/V Cargo Van Minivan
+    2012', which becomes '-' in its folder name."""
+    names = [f"{CAR_MAKES[c % len(CAR_MAKES)]} Model {c} {2000 + c}" for c in range(n_classes)]
+    names[1] = "Ram C/V Cargo Van Minivan 2012"
+    return names
+
+
+def mat_struct(records):
+    """A 1 x N MATLAB struct array of `records` (dicts with the same keys) as scipy.io.loadmat reads the Cars196
+    annotation files: text as a string, numbers as 1 x 1 arrays."""
+    fields = list(records[0])
+    array = np.empty((1, len(records)), dtype=[(field, object) for field in fields])
+    for i, record in enumerate(records):
+        array[0, i] = tuple(value if isinstance(value, str) else np.array([[value]], dtype=np.uint16)
+                            for value in record.values())
+    return array
+
+
+def mat_cell(texts):
+    return np.array(texts, dtype=object).reshape(1, -1)
+
+
+def make_cars196_release(root, n_classes=8, per_class=4, size=48, seed=0, folder="cars196"):
+    """car_ims/<NNNNNN>.jpg plus cars_annos.mat ('annotations': relative_im_path, bbox_*, class (1-based), test;
+    'class_names'), as Proxy-Anchor and Divide-and-Conquer expect in <data>/cars196. Images are numbered image by
+    image across classes; class c of cars_class_names is drawn as class_image(c)."""
+    dataset = Path(root) / folder
+    (dataset / "car_ims").mkdir(parents=True, exist_ok=True)
+    records = []
+    for k in range(per_class):
+        for c in range(n_classes):
+            name = f"car_ims/{len(records) + 1:06d}.jpg"
+            class_image(c, k, size, seed).save(dataset / name, quality=90)
+            records.append({"relative_im_path": name, "bbox_x1": 1, "bbox_y1": 1, "bbox_x2": size, "bbox_y2": size,
+                            "class": c + 1, "test": k % 2})
+    scipy.io.savemat(dataset / "cars_annos.mat",
+                     {"annotations": mat_struct(records), "class_names": mat_cell(cars_class_names(n_classes))})
+    return dataset
+
+
+def make_cars196_devkit(root, n_classes=8, per_class=4, size=48, seed=0, folder="stanford_cars"):
+    """cars_train/ and cars_test/ (both numbered from 00001.jpg), devkit/cars_meta.mat ('class_names'),
+    devkit/cars_train_annos.mat and cars_test_annos_withlabels.mat ('annotations': bbox_*, class, fname), as the
+    release's archives extract and torchvision's stanford_cars holds them. Even images of a class are train ones."""
+    dataset = Path(root) / folder
+    records = {"train": [], "test": []}
+    for k in range(per_class):
+        for c in range(n_classes):
+            split = ("train", "test")[k % 2]
+            name = f"{len(records[split]) + 1:05d}.jpg"
+            (dataset / f"cars_{split}").mkdir(parents=True, exist_ok=True)
+            class_image(c, k, size, seed).save(dataset / f"cars_{split}" / name, quality=90)
+            records[split].append({"bbox_x1": 1, "bbox_y1": 1, "bbox_x2": size, "bbox_y2": size, "class": c + 1,
+                                   "fname": name})
+    (dataset / "devkit").mkdir(exist_ok=True)
+    scipy.io.savemat(dataset / "devkit" / "cars_meta.mat", {"class_names": mat_cell(cars_class_names(n_classes))})
+    scipy.io.savemat(dataset / "devkit" / "cars_train_annos.mat", {"annotations": mat_struct(records["train"])})
+    scipy.io.savemat(dataset / "cars_test_annos_withlabels.mat", {"annotations": mat_struct(records["test"])})
+    return dataset
+
+
+def make_online_products_release(root, folder="Stanford_Online_Products", **tree):
+    """The official Stanford_Online_Products folder: <super>_final/ folders next to Ebay_train.txt, Ebay_test.txt."""
+    dataset = Path(root) / folder
+    built = make_online_products(dataset, **tree)
+    _move_contents(built / "images", dataset)
+    _move_contents(built / "Info_Files", dataset)
+    built.rmdir()
+    return dataset
+
+
+def make_inshop_release(root, folder="In-shop Clothes Retrieval Benchmark", images="img",
+                        partition="Eval/list_eval_partition.txt", **tree):
+    """The DeepFashion In-shop release: `images` (img, or Proxy-Anchor's Img/img) holding the item folders and the
+    partition list at `partition` (Eval/list_eval_partition.txt, or list_eval_partition.txt)."""
+    dataset = Path(root) / folder
+    built = make_inshop(dataset, **tree)
+    (dataset / images).parent.mkdir(parents=True, exist_ok=True)
+    (built / "img").rename(dataset / images)
+    (dataset / partition).parent.mkdir(parents=True, exist_ok=True)
+    (built / "list_eval_partition.txt").rename(dataset / partition)
+    built.rmdir()
+    return dataset
+
+
+def make_vehicle_id_release(root, folder="VehicleID_V1.0", **tree):
+    """The PKU release folder VehicleID_V1.0: image/ and train_test_split/, as the vehicle_id tree."""
+    dataset = Path(root) / folder
+    dataset.parent.mkdir(parents=True, exist_ok=True)
+    make_vehicle_id(dataset.parent, **tree).rename(dataset)
+    return dataset
