@@ -243,7 +243,7 @@ def main():
                     print(f"variant {variant}: the framework has no such option; skipped")
                     continue
                 options = framework_options(args, arch, crop, batch, save_path, flags)
-                loops[("ours", " ".join(flags) or "run defaults")] = \
+                loops[("ours", " ".join(flags) or "no speed option")] = \
                     lambda options=options: our_loop(options, warmup, steps, sync)
             results = {key: [] for key in loops}
             order = list(loops)
