@@ -149,35 +149,19 @@ def evaluate_embeddings(opt, metrics):
     return evaluation.evaluate(metrics, *query, *gallery, seed=opt.seed)
 
 
-def embed_split(model, split, transform, opt, device):
-    """(--evaltype outputs, labels) of one Split, batched and cast like the training loop's evaluation, so that
-    the numbers are the run's own."""
-    import evaluation
-    from datasets.base import evaluation_loader
-    loader = evaluation_loader(split, transform, opt, device)
-    outputs, labels = evaluation.embed(model, loader, device, amp=parameters.autocast_dtype(opt.amp, device),
-                                       keys=(opt.evaltype,))
-    return outputs[opt.evaltype], labels
-
-
 def evaluate_checkpoint(opt, loaded, metrics):
     import datasets
     import evaluation
-    data = datasets.select(opt)
-    if opt.split not in data.evaluation:
-        hint = " (val exists only for runs trained with --use_tv_split)" if opt.split == "val" else ""
-        raise ConfigError(f"--split {opt.split}: {opt.dataset} has the evaluation splits "
-                          f"{', '.join(sorted(data.evaluation))}{hint}.")
-    split = data.evaluation[opt.split]
-    model, info = loaded
+    from utilities import run_folder
     from utilities.training import select_device
+    data = datasets.select(opt)
+    split = run_folder.evaluation_split(data, opt.split)
+    model, info = loaded
     device = select_device(opt.gpu)
     model.to(device)
-    crop = opt.crop_size or data.default_crop_size
-    transform = datasets.build_transform(False, crop)
+    transform, crop = run_folder.evaluation_transform(opt, data)
     LOG.info("Evaluating %s (epoch %s) on %s/%s, %d px crops.", info.path, info.epoch, opt.dataset, opt.split, crop)
-    query = embed_split(model, split.query, transform, opt, device)
-    gallery = (None, None) if split.gallery is None else embed_split(model, split.gallery, transform, opt, device)
+    query, gallery = run_folder.embed_evaluation_split(model, split, transform, opt, device, opt.evaltype)
     return evaluation.evaluate(metrics, *query, *gallery, seed=opt.seed)
 
 
