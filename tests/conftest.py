@@ -14,3 +14,14 @@ def source(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     make_cub200(root, n_classes=8, per_class=16, size=40)
     return root
+
+
+@pytest.fixture
+def one_torch_thread():
+    """For tests of tiny tensor products: a second torch thread costs more than it saves, far more on a busy
+    machine. Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -18,13 +18,7 @@ from utilities.run_evaluation import SplitEvaluation
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The tests' products are tiny: a second torch thread costs more than it saves, far more on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def grid_points(n, dim, n_classes, seed):

@@ -19,13 +19,7 @@ T = 0.1
 LOG_FLOOR = math.log(1e-4)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The tests' products are tiny: a second torch thread costs more than it saves."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def points(*xs):
