@@ -136,12 +136,12 @@ class RandomProjectionLoss(MultiSimilarityLoss):
 def test_setup_state_survives_a_kill_and_resume(source, tmp_path, register):
     register(criteria.REGISTRY, "fake_projection", RandomProjectionLoss)
     RandomProjectionLoss.setup_seed = 7
-    uninterrupted = run(source, tmp_path / "a", "--loss", "fake_projection", epochs=3)
+    uninterrupted = run(source, tmp_path / "a", "--loss", "fake_projection", epochs=2)
     steps = [call for call in RandomProjectionLoss.calls if call[0] == "step"]
     assert RandomProjectionLoss.calls[:2] == [("setup", "fake_projection"), ("epoch", 1)]
-    assert steps == [("step", i + 1) for i in range(len(steps))] and len(steps) == 3 * 4  # 4 steps per epoch
+    assert steps == [("step", i + 1) for i in range(len(steps))] and len(steps) == 2 * 4  # 4 steps per epoch
     RandomProjectionLoss.calls.clear()
-    interrupted = run(source, tmp_path / "b", "--loss", "fake_projection", epochs=3, kill_at_epoch=2)
+    interrupted = run(source, tmp_path / "b", "--loss", "fake_projection", epochs=2, kill_at_epoch=2)
     assert checkpoint.load(os.path.join(interrupted, checkpoint.LAST))["epoch"] == 1
     RandomProjectionLoss.setup_seed = 8
     resume(interrupted)
@@ -176,14 +176,15 @@ class SecondOptimizerLoss(MultiSimilarityLoss):
 
 def test_a_second_optimiser_steps_its_own_schedule_and_resumes(source, tmp_path, register):
     register(criteria.REGISTRY, "fake_aux", SecondOptimizerLoss)
-    uninterrupted = run(source, tmp_path / "a", "--loss", "fake_aux", epochs=3)
+    uninterrupted = run(source, tmp_path / "a", "--loss", "fake_aux", epochs=2)
     train = rows(os.path.join(uninterrupted, "train.csv"))
     steps = 4  # per epoch: 4 training classes x 16 images / bs 16
     lrs = [row["lr_fake_scale"] for row in train]
-    assert lrs[0] == 0.5 and lrs[1] == pytest.approx(0.5 * 0.5 ** steps) and lrs[2] == pytest.approx(0.5 * 0.25 ** steps)
+    assert lrs[0] == 0.5 and lrs[1] == pytest.approx(0.5 * 0.5 ** steps)  # halved at every iteration
     state = checkpoint.load(os.path.join(uninterrupted, checkpoint.LAST))
     assert set(state["optimizers"]) == set(state["schedulers"]) == {"main", "aux"}
-    interrupted = run(source, tmp_path / "b", "--loss", "fake_aux", epochs=3, kill_at_epoch=2)
+    # Killed while committing epoch 2: the resumed run repeats epoch 2 from the aux scheduler's saved state.
+    interrupted = run(source, tmp_path / "b", "--loss", "fake_aux", epochs=2, kill_at_epoch=2)
     resume(interrupted)
     assert rows(os.path.join(interrupted, "train.csv")) == train
     resumed = checkpoint.load(os.path.join(interrupted, checkpoint.LAST))
