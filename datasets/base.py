@@ -187,8 +187,12 @@ class DiskDataset:
     def __init__(self, source_path):
         self.source_path = Path(source_path)
         self.root = self.source_path / self.registry_name
-        if not self.root.is_dir():
+        if not self.has_data():
             raise self.layout_error(f"folder {self.root} does not exist")
+
+    def has_data(self):
+        """Whether there is something to load; a dataset that can also read other layouts in place widens this."""
+        return self.root.is_dir()
 
     @classmethod
     def from_options(cls, opt):

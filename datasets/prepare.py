@@ -140,13 +140,14 @@ class PreparableDataset(DiskDataset):
     SPLIT_SOURCES = {}
 
     def __init__(self, source_path, found=None):
-        # Not DiskDataset.__init__: it refuses a missing folder, which a source layout read in place replaces.
-        self.source_path = Path(source_path)
-        self.root = self.source_path / self.registry_name
-        self.found = None  # layout_error reads it, also while find_in_place looks
-        self.found = found or self.find_in_place()
-        if self.found is None and not self.root.is_dir():
-            raise self.layout_error(f"folder {self.root} does not exist")
+        self.found = found  # layout_error reads it, also while find_in_place looks
+        super().__init__(source_path)
+
+    def has_data(self):
+        """Our folder, or a source layout read in place instead of a missing or partial one."""
+        if self.found is None:
+            self.found = self.find_in_place()
+        return self.found is not None or self.root.is_dir()
 
     def find_in_place(self):
         """The one source layout at <source_path>/<dataset> or at a usual folder name, when ours is missing."""

@@ -66,8 +66,8 @@ DEFAULTS = {
 FALLBACK = {"cpu": (0, 16, 1, 4), "cuda": (0, 112, 10, 20)}
 SPEED_OPTIONS = ("amp", "channels_last", "compile")
 VARIANTS = ("plain", *SPEED_OPTIONS, "all")
-OFF_FORMS = {flag for action in parameters.build_parser()._actions for flag in action.option_strings
-             if flag.startswith("--no_")}
+ACTIONS = {action.dest: action for action in parameters.build_parser()._actions}
+OFF_FORMS = {flag for action in ACTIONS.values() for flag in action.option_strings if flag.startswith("--no_")}
 
 
 class TimedBatches:
@@ -133,12 +133,11 @@ def framework_options(args, arch, crop, batch, save_path, extra=()):
 
 def speed_flags(args):
     """{option: its command-line flags} for each speed option the framework has."""
-    actions = {action.dest: action for action in parameters.build_parser()._actions}
     flags = {}
     for name in SPEED_OPTIONS:
-        if name in actions:
+        if name in ACTIONS:
             # A switch takes no value; an --amp that takes one is given the dtype asked for.
-            flags[name] = [f"--{name}"] if actions[name].nargs == 0 else [f"--{name}", args.amp]
+            flags[name] = [f"--{name}"] if ACTIONS[name].nargs == 0 else [f"--{name}", args.amp]
     return flags
 
 
